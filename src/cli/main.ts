@@ -1,0 +1,83 @@
+/** pgproxy command line: start | demo | cluster | check | md5. */
+import { ConfigError, loadConfigFile } from '../config/load.js';
+import { createLogger } from '../log.js';
+import { startProxy } from '../server.js';
+import { md5PasswordHash } from '../wire/auth/md5.js';
+import { clusterCommand } from './cluster.js';
+import { demoCommand } from './demo.js';
+
+const USAGE = `usage: pgproxy <command> [options]
+
+  start --config FILE     run the proxy with a configuration file (default ./pgproxy.yaml)
+  demo [--port N]         start a local primary + 2 standbys and pgproxy in front of them (127.0.0.1:9999)
+  cluster up|down|status  manage the local dev cluster (see pgproxy cluster --help)
+  check --config FILE     validate a configuration file and exit
+  md5 USER PASSWORD       print the md5 hash to put in auth.users[].password
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...args] = argv;
+  switch (cmd) {
+    case 'start': {
+      const file = valueOf(args, '--config') ?? 'pgproxy.yaml';
+      const config = loadConfigFile(file);
+      const log = createLogger(config.log.level);
+      const proxy = await startProxy(config, log);
+      await waitForSignal();
+      log.info('shutting down');
+      await proxy.close();
+      return 0;
+    }
+    case 'demo':
+      return demoCommand(args, createLogger(process.env.PGPROXY_LOG_LEVEL ?? 'warn'));
+    case 'cluster':
+      return clusterCommand(args, createLogger(process.env.PGPROXY_LOG_LEVEL ?? 'info'));
+    case 'check': {
+      const file = valueOf(args, '--config') ?? 'pgproxy.yaml';
+      loadConfigFile(file);
+      process.stdout.write(`${file}: ok\n`);
+      return 0;
+    }
+    case 'md5': {
+      if (args.length !== 2) {
+        process.stderr.write('usage: pgproxy md5 USER PASSWORD\n');
+        return 2;
+      }
+      process.stdout.write(md5PasswordHash(args[0]!, args[1]!) + '\n');
+      return 0;
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`pgproxy: unknown command "${cmd}"\n${USAGE}`);
+      return 2;
+  }
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}
+
+function valueOf(args: string[], flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  if (i >= 0) return args[i + 1];
+  return args.find((a) => a.startsWith(flag + '='))?.slice(flag.length + 1);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) process.stderr.write(`pgproxy: invalid configuration\n${err.message}\n`);
+    else process.stderr.write(`pgproxy: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,209 @@
+/**
+ * One connection to a PostgreSQL node: connect, authenticate as the configured user, then raw frame forwarding
+ * to whichever session currently owns it.
+ */
+import net from 'node:net';
+import { serialize } from 'pg-protocol';
+import { BackendError, NodeConnectionError } from '../errors.js';
+import { md5SaltedResponse, isMd5Hash } from '../wire/auth/md5.js';
+import { ScramClient, SCRAM_MECHANISM } from '../wire/auth/scram.js';
+import { parseErrorFields, parseParameterStatus } from '../wire/backend.js';
+import { AuthCode, BackendCode } from '../wire/codes.js';
+import { Framer } from '../wire/framer.js';
+import { TERMINATE } from '../wire/frontend.js';
+
+export interface NodeAddress {
+  id: number;
+  name: string;
+  host: string;
+  port: number;
+}
+
+export interface LoginSpec {
+  user: string;
+  database: string;
+  /** Plaintext password, or an md5 hash (answers md5 only). Empty for trust. */
+  secret: string;
+  /** Extra startup parameters (application_name...). */
+  params?: Record<string, string>;
+  connectTimeoutMs: number;
+}
+
+/** What a backend connection reports to the session that holds it. */
+export interface BackendOwner {
+  onBackendData(conn: BackendConnection, chunk: Buffer): void;
+  onBackendClosed(conn: BackendConnection, error: Error | null): void;
+  onBackendDrain(conn: BackendConnection): void;
+}
+
+let nextConnectionId = 1;
+
+export class BackendConnection {
+  readonly id = nextConnectionId++;
+  readonly createdAt = Date.now();
+  lastReleasedAt = Date.now();
+  pid = 0;
+  secretKey = 0;
+  readonly serverParams = new Map<string, string>();
+  owner: BackendOwner | null = null;
+  closed = false;
+  /** Prepared statements this backend session holds: name ('' = unnamed) -> SQL text. */
+  readonly prepared = new Map<string, string>();
+  /** Signature of the client startup parameters applied with SET (pooled reuse skips re-applying equal ones). */
+  appliedParams = '';
+  /** The session changed state that a reset must clear (SET, temp objects, prepared statements...). */
+  needsReset = false;
+
+  private constructor(
+    readonly node: NodeAddress,
+    readonly user: string,
+    readonly database: string,
+    readonly socket: net.Socket,
+  ) {}
+
+  static connect(node: NodeAddress, login: LoginSpec): Promise<BackendConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: node.host, port: node.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
+      const conn = new BackendConnection(node, login.user, login.database, socket);
+      const framer = new Framer(1 << 24);
+      let scram: ScramClient | null = null;
+      let settled = false;
+      const timer = setTimeout(() => fail(new NodeConnectionError(node.name, `timeout connecting to ${node.name} (${node.host}:${node.port})`)), login.connectTimeoutMs);
+      const fail = (err: Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        conn.closed = true;
+        socket.destroy();
+        reject(err);
+      };
+      const onError = (err: Error): void => fail(new NodeConnectionError(node.name, `${node.name} (${node.host}:${node.port}): ${err.message}`));
+      const onClose = (): void => fail(new NodeConnectionError(node.name, `${node.name} closed the connection during login`));
+      socket.on('error', onError);
+      socket.on('close', onClose);
+      socket.on('connect', () => {
+        socket.write(serialize.startup({ user: login.user, database: login.database, ...login.params }));
+      });
+      const onData = (chunk: Buffer): void => {
+        if (settled) return;
+        try {
+          framer.push(chunk);
+          while (framer.next()) {
+            const buf = framer.buf;
+            const body = buf.subarray(framer.bodyStart, framer.end);
+            switch (framer.type) {
+              case BackendCode.Authentication:
+                scram = conn.answerAuth(body, login, scram);
+                break;
+              case BackendCode.ParameterStatus: {
+                const [name, value] = parseParameterStatus(body);
+                conn.serverParams.set(name, value);
+                break;
+              }
+              case BackendCode.BackendKeyData:
+                conn.pid = body.readInt32BE(0);
+                conn.secretKey = body.readInt32BE(4);
+                break;
+              case BackendCode.ErrorResponse: {
+                const f = parseErrorFields(body);
+                fail(new BackendError(f.code, f.message, f.severity, Buffer.from(buf.subarray(framer.start, framer.end))));
+                return;
+              }
+              case BackendCode.ReadyForQuery:
+                if (framer.pending) throw new Error('unexpected data after ReadyForQuery');
+                settled = true;
+                clearTimeout(timer);
+                socket.off('data', onData);
+                socket.off('error', onError);
+                socket.off('close', onClose);
+                conn.enterForwarding();
+                resolve(conn);
+                return;
+              default:
+                break; // NoticeResponse, NegotiateProtocolVersion: nothing to do during login
+            }
+          }
+        } catch (err) {
+          fail(err instanceof BackendError || err instanceof NodeConnectionError ? err : new NodeConnectionError(node.name, `${node.name}: ${(err as Error).message}`));
+        }
+      };
+      socket.on('data', onData);
+    });
+  }
+
+  /** Answers an Authentication request; returns the SCRAM exchange state to carry to the next one. */
+  private answerAuth(body: Buffer, login: LoginSpec, scram: ScramClient | null): ScramClient | null {
+    const code = body.readInt32BE(0);
+    switch (code) {
+      case AuthCode.Ok:
+        return null;
+      case AuthCode.CleartextPassword:
+        if (isMd5Hash(login.secret)) throw new BackendError('28P01', `node ${this.node.name} asks for a cleartext password but only an md5 hash is configured for user "${login.user}"`, 'FATAL');
+        this.socket.write(serialize.password(login.secret));
+        return null;
+      case AuthCode.MD5Password:
+        this.socket.write(serialize.password(md5SaltedResponse(login.user, login.secret, body.subarray(4, 8))));
+        return null;
+      case AuthCode.SASL: {
+        const mechanisms = body.toString('utf8', 4).split('\0');
+        if (!mechanisms.includes(SCRAM_MECHANISM)) throw new BackendError('28000', `node ${this.node.name} offers no supported SASL mechanism`, 'FATAL');
+        if (isMd5Hash(login.secret) || login.secret === '') throw new BackendError('28P01', `node ${this.node.name} asks for SCRAM-SHA-256 but no plaintext password is configured for user "${login.user}"`, 'FATAL');
+        const client = new ScramClient(login.secret);
+        this.socket.write(serialize.sendSASLInitialResponseMessage(SCRAM_MECHANISM, client.clientFirstMessage().toString('utf8')));
+        return client;
+      }
+      case AuthCode.SASLContinue:
+        if (!scram) throw new Error('SASLContinue without SASL');
+        this.socket.write(serialize.sendSCRAMClientFinalMessage(scram.handleServerFirst(body.subarray(4)).toString('utf8')));
+        return scram;
+      case AuthCode.SASLFinal:
+        if (!scram) throw new Error('SASLFinal without SASL');
+        scram.verifyServerFinal(body.subarray(4));
+        return null;
+      default:
+        throw new BackendError('28000', `node ${this.node.name} asks for an unsupported authentication method (${code})`, 'FATAL');
+    }
+  }
+
+  private enterForwarding(): void {
+    const socket = this.socket;
+    socket.on('data', (chunk: Buffer) => {
+      const owner = this.owner;
+      if (owner !== null) owner.onBackendData(this, chunk);
+      // Data on an idle pooled connection is a FATAL (e.g. the node shutting down) or a stray notice:
+      // either way the connection is no longer trustworthy.
+      else this.destroy();
+    });
+    socket.on('drain', () => this.owner?.onBackendDrain(this));
+    socket.on('error', () => this.handleClose(null));
+    socket.on('close', () => this.handleClose(null));
+  }
+
+  private handleClose(error: Error | null): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.destroy();
+    const owner = this.owner;
+    this.owner = null;
+    if (owner) owner.onBackendClosed(this, error ?? new NodeConnectionError(this.node.name, `connection to ${this.node.name} lost`));
+    this.onClosed?.(this);
+  }
+
+  /** Set by the pool to learn about closes of idle connections. */
+  onClosed: ((conn: BackendConnection) => void) | null = null;
+
+  write(buf: Buffer): boolean {
+    return this.socket.write(buf);
+  }
+
+  /** Polite close: Terminate, then end. */
+  terminate(): void {
+    if (this.closed) return;
+    this.socket.end(TERMINATE);
+    this.handleClose(null);
+  }
+
+  destroy(): void {
+    this.handleClose(null);
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * Periodic health check of every node: one query returning whether the node is in recovery and its WAL
+ * position; on the primary also its replication rows. Failures are retried `max_retries` times before the
+ * node is marked down; a node that answers again is marked up (fail-back).
+ */
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { parseLsn, type Topology } from './topology.js';
+
+export interface HealthSettings {
+  periodMs: number;
+  timeoutMs: number;
+  maxRetries: number;
+  retryDelayMs: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+const NODE_QUERY = `SELECT pg_is_in_recovery() AS in_recovery,
+  CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn,
+  (SELECT coalesce(substring(conninfo from 'application_name=([^ ]+)'), nullif(current_setting('cluster_name'), ''), 'walreceiver')
+     FROM pg_stat_wal_receiver) AS receiver_name`;
+
+const REPLICATION_QUERY = `SELECT application_name, state, sync_state FROM pg_stat_replication`;
+
+interface Probe {
+  inRecovery: boolean;
+  lsn: bigint | null;
+  receiverName: string | null;
+  replication: { application_name: string; state: string; sync_state: string }[];
+}
+
+export class HealthChecker {
+  private timer: NodeJS.Timeout | null = null;
+  private clients = new Map<number, pg.Client>();
+  private running = false;
+  private stopped = false;
+  private firstRound: Promise<void> | null = null;
+
+  constructor(
+    private readonly topology: Topology,
+    private settings: HealthSettings,
+    private readonly log: Logger,
+  ) {}
+
+  updateSettings(settings: HealthSettings): void {
+    this.settings = settings;
+  }
+
+  /** Starts checking; resolves after the first round so the proxy starts with a known topology. */
+  start(): Promise<void> {
+    this.firstRound = this.round();
+    this.timer = setInterval(() => {
+      if (!this.running) void this.round();
+    }, this.settings.periodMs);
+    this.timer.unref();
+    return this.firstRound;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    for (const c of this.clients.values()) c.end().catch(() => {});
+    this.clients.clear();
+  }
+
+  /** One check of every node, in parallel. */
+  async round(): Promise<void> {
+    this.running = true;
+    try {
+      const probes = await Promise.all(this.topology.nodes.map((n) => this.checkWithRetries(n.id)));
+      if (this.stopped) return;
+      this.applyReplication(probes);
+      const primaries = this.topology.primaryCount();
+      if (primaries > 1) {
+        this.log.error({ primaries: this.topology.nodes.filter((n) => n.up && n.role === 'primary').map((n) => n.name) }, 'more than one node claims to be primary; writes are refused until this resolves');
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async checkWithRetries(id: number): Promise<Probe | null> {
+    const node = this.topology.nodes[id]!;
+    let lastError = '';
+    for (let attempt = 0; attempt <= this.settings.maxRetries; attempt++) {
+      if (attempt > 0) await delay(this.settings.retryDelayMs);
+      if (this.stopped) return null;
+      try {
+        const probe = await this.probe(id);
+        this.topology.setNodeState(id, true, probe.inRecovery ? 'standby' : 'primary', null);
+        node.lsn = probe.lsn;
+        node.walReceiverName = probe.receiverName;
+        return probe;
+      } catch (err) {
+        lastError = (err as Error).message;
+        this.dropClient(id);
+      }
+    }
+    if (!this.stopped) this.topology.setNodeState(id, false, node.role, lastError);
+    return null;
+  }
+
+  private async probe(id: number): Promise<Probe> {
+    const client = await this.client(id);
+    const res = await withTimeout(client.query(NODE_QUERY), this.settings.timeoutMs, 'health check query timed out');
+    const row = res.rows[0] as { in_recovery: boolean; lsn: string | null; receiver_name: string | null };
+    let replication: Probe['replication'] = [];
+    if (!row.in_recovery) {
+      const rep = await withTimeout(client.query(REPLICATION_QUERY), this.settings.timeoutMs, 'health check query timed out');
+      replication = rep.rows as Probe['replication'];
+    }
+    return { inRecovery: row.in_recovery, lsn: parseLsn(row.lsn), receiverName: row.in_recovery ? row.receiver_name : null, replication };
+  }
+
+  private async client(id: number): Promise<pg.Client> {
+    const existing = this.clients.get(id);
+    if (existing) return existing;
+    const node = this.topology.nodes[id]!;
+    const client = new pg.Client({
+      host: node.host,
+      port: node.port,
+      user: this.settings.user,
+      password: this.settings.password,
+      database: this.settings.database,
+      application_name: 'pgproxy health check',
+      connectionTimeoutMillis: this.settings.timeoutMs,
+    });
+    client.on('error', () => this.dropClient(id));
+    this.clients.set(id, client);
+    try {
+      await withTimeout(client.connect(), this.settings.timeoutMs, 'health check connection timed out');
+    } catch (err) {
+      this.dropClient(id);
+      throw err;
+    }
+    return client;
+  }
+
+  private dropClient(id: number): void {
+    const c = this.clients.get(id);
+    if (!c) return;
+    this.clients.delete(id);
+    // A hung node never answers a polite end(); destroy the socket underneath.
+    (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    c.end().catch(() => {});
+  }
+
+  private applyReplication(probes: (Probe | null)[]): void {
+    const nodes = this.topology.nodes;
+    const primaryIdx = probes.findIndex((p, i) => p !== null && !p.inRecovery && nodes[i]!.up);
+    const primary = primaryIdx >= 0 ? nodes[primaryIdx]! : null;
+    const rows = primaryIdx >= 0 ? probes[primaryIdx]!.replication : [];
+    for (let i = 0; i < nodes.length; i++) {
+      const n = nodes[i]!;
+      const p = probes[i];
+      if (!p || !p.inRecovery) {
+        n.lagBytes = p && !p.inRecovery ? 0 : null;
+        n.replicationState = '';
+        n.replicationSyncState = '';
+        continue;
+      }
+      const row = rows.find((r) => r.application_name === p.receiverName);
+      n.replicationState = row?.state ?? '';
+      n.replicationSyncState = row?.sync_state ?? '';
+      n.lagBytes = primary?.lsn != null && p.lsn != null ? Math.max(0, Number(primary.lsn - p.lsn)) : null;
+    }
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(message)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}

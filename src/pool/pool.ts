@@ -1,0 +1,191 @@
+/**
+ * Backend connections for one (node, database, user): an idle stack, FIFO waiters, a size limit, and a reset
+ * before a returned connection is reused.
+ */
+import type { Logger } from 'pino';
+import { ProxyError } from '../errors.js';
+import { SqlState } from '../wire/codes.js';
+import { BackendConnection, type LoginSpec, type NodeAddress } from './backend.js';
+import { runInternalQuery } from './internal-query.js';
+
+export interface PoolLimits {
+  maxPerNode: number;
+  acquireTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxLifetimeMs: number;
+  connectTimeoutMs: number;
+}
+
+interface Waiter {
+  resolve: (conn: BackendConnection) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class Pool {
+  private readonly idle: BackendConnection[] = [];
+  private readonly waiters: Waiter[] = [];
+  /** Connections leased, being opened, or being reset: everything counted against the limit but not idle. */
+  private busy = 0;
+  private closed = false;
+
+  constructor(
+    readonly node: NodeAddress,
+    readonly user: string,
+    readonly database: string,
+    private secret: string,
+    private limits: PoolLimits,
+    private readonly log: Logger,
+  ) {}
+
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
+  get activeCount(): number {
+    return this.busy;
+  }
+
+  get waitingCount(): number {
+    return this.waiters.length;
+  }
+
+  updateLimits(limits: PoolLimits, secret: string): void {
+    this.limits = limits;
+    this.secret = secret;
+  }
+
+  acquire(): Promise<BackendConnection> {
+    if (this.closed) return Promise.reject(new ProxyError(SqlState.ConnectionFailure, `node ${this.node.name} is not available`));
+    const conn = this.idle.pop();
+    if (conn) {
+      this.busy++;
+      return Promise.resolve(conn);
+    }
+    if (this.busy < this.limits.maxPerNode) return this.open();
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(new ProxyError(SqlState.TooManyConnections, `no connection to ${this.node.name} free within ${this.limits.acquireTimeoutMs} ms (pool.max_per_node = ${this.limits.maxPerNode})`));
+        }, this.limits.acquireTimeoutMs),
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  private open(): Promise<BackendConnection> {
+    this.busy++;
+    const login: LoginSpec = { user: this.user, database: this.database, secret: this.secret, connectTimeoutMs: this.limits.connectTimeoutMs };
+    return BackendConnection.connect(this.node, login).then(
+      (conn) => {
+        conn.onClosed = (c) => this.forget(c);
+        return conn;
+      },
+      (err: Error) => {
+        this.busy--;
+        this.serveWaiter();
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * Returns a connection. `reset` runs ROLLBACK (when inside a transaction) and DISCARD ALL before reuse;
+   * a connection that cannot be reset, or has outlived max_lifetime_ms, is closed instead.
+   */
+  release(conn: BackendConnection, state: { reusable: boolean; inTransaction: boolean }): void {
+    conn.owner = null;
+    if (!state.reusable || conn.closed || this.closed || this.expired(conn)) {
+      this.discard(conn);
+      return;
+    }
+    if (!conn.needsReset && !state.inTransaction) {
+      this.putIdle(conn);
+      return;
+    }
+    const sql = state.inTransaction ? 'ROLLBACK; DISCARD ALL' : 'DISCARD ALL';
+    runInternalQuery(conn, sql, this.limits.connectTimeoutMs).then(
+      () => {
+        conn.needsReset = false;
+        conn.prepared.clear();
+        conn.appliedParams = '';
+        this.putIdle(conn);
+      },
+      (err: Error) => {
+        this.log.debug({ node: this.node.name, err: err.message }, 'backend reset failed; closing it');
+        this.discard(conn);
+      },
+    );
+  }
+
+  private putIdle(conn: BackendConnection): void {
+    if (conn.closed) return this.discard(conn);
+    conn.lastReleasedAt = Date.now();
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      clearTimeout(waiter.timer);
+      waiter.resolve(conn);
+      return;
+    }
+    this.busy--;
+    this.idle.push(conn);
+  }
+
+  private discard(conn: BackendConnection): void {
+    conn.onClosed = null;
+    if (!conn.closed) conn.terminate();
+    this.busy--;
+    this.serveWaiter();
+  }
+
+  /** A connection closed on its own (idle one lost, or a leased one whose owner handles the error). */
+  private forget(conn: BackendConnection): void {
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  private serveWaiter(): void {
+    if (this.waiters.length === 0 || this.busy >= this.limits.maxPerNode || this.closed) return;
+    const waiter = this.waiters.shift()!;
+    clearTimeout(waiter.timer);
+    this.open().then(waiter.resolve, waiter.reject);
+  }
+
+  private expired(conn: BackendConnection): boolean {
+    return this.limits.maxLifetimeMs > 0 && Date.now() - conn.createdAt > this.limits.maxLifetimeMs;
+  }
+
+  /** Closes idle connections past idle_timeout_ms or max_lifetime_ms. */
+  sweep(now: number): void {
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const conn = this.idle[i]!;
+      const idleTooLong = this.limits.idleTimeoutMs > 0 && now - conn.lastReleasedAt > this.limits.idleTimeoutMs;
+      if (idleTooLong || this.expired(conn)) {
+        this.idle.splice(i, 1);
+        conn.onClosed = null;
+        conn.terminate();
+      }
+    }
+  }
+
+  /** Closes idle connections (the node went down, or the proxy stops). Leased ones are closed by their sessions. */
+  closeIdle(): void {
+    for (const conn of this.idle.splice(0)) {
+      conn.onClosed = null;
+      conn.terminate();
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.closeIdle();
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new ProxyError(SqlState.AdminShutdown, 'pgproxy is shutting down', 'FATAL'));
+    }
+  }
+}

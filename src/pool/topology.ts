@@ -1,0 +1,113 @@
+/**
+ * What pgproxy knows of its nodes: up or down, primary or standby, replication lag, and per-node counters.
+ * Written by the health checker (and by sessions that see a node fail), read by the router and admin.
+ */
+import { EventEmitter } from 'node:events';
+
+export type NodeRole = 'primary' | 'standby' | 'unknown';
+
+export interface NodeState {
+  readonly id: number;
+  name: string;
+  host: string;
+  port: number;
+  weight: number;
+  up: boolean;
+  role: NodeRole;
+  lastStatusChange: Date;
+  lastCheck: Date | null;
+  lastError: string | null;
+  /** Current WAL position (primary) or last replayed position (standby). */
+  lsn: bigint | null;
+  /** Bytes the standby's replay is behind the primary's current position. */
+  lagBytes: number | null;
+  /** As the primary's pg_stat_replication reports this standby (empty when it is not streaming or on a primary). */
+  replicationState: string;
+  replicationSyncState: string;
+  /** The name the standby's WAL receiver reports to the primary (its application_name). */
+  walReceiverName: string | null;
+  /** Statements classified as reads that this node served. */
+  selectCount: number;
+}
+
+export interface TopologyChange {
+  node: string;
+  from: string;
+  to: string;
+}
+
+export class Topology extends EventEmitter {
+  readonly nodes: NodeState[];
+
+  constructor(backends: { name: string; host: string; port: number; weight: number }[]) {
+    super();
+    const now = new Date();
+    this.nodes = backends.map((b, id) => ({
+      id,
+      name: b.name,
+      host: b.host,
+      port: b.port,
+      weight: b.weight,
+      up: false,
+      role: 'unknown' as NodeRole,
+      lastStatusChange: now,
+      lastCheck: null,
+      lastError: null,
+      lsn: null,
+      lagBytes: null,
+      replicationState: '',
+      replicationSyncState: '',
+      walReceiverName: null,
+      selectCount: 0,
+    }));
+  }
+
+  /** The one node that is up and not in recovery; null when there is none, or more than one. */
+  primary(): NodeState | null {
+    let found: NodeState | null = null;
+    for (const n of this.nodes) {
+      if (n.up && n.role === 'primary') {
+        if (found) return null;
+        found = n;
+      }
+    }
+    return found;
+  }
+
+  primaryCount(): number {
+    let c = 0;
+    for (const n of this.nodes) if (n.up && n.role === 'primary') c++;
+    return c;
+  }
+
+  /** Records a node's state; emits 'change' when up/down or role changed. */
+  setNodeState(id: number, up: boolean, role: NodeRole, error: string | null): void {
+    const n = this.nodes[id]!;
+    n.lastCheck = new Date();
+    n.lastError = error;
+    const before = describe(n);
+    if (n.up !== up || (up && n.role !== role)) {
+      n.up = up;
+      if (up) n.role = role;
+      n.lastStatusChange = new Date();
+      const change: TopologyChange = { node: n.name, from: before, to: describe(n) };
+      this.emit('change', change, n);
+    }
+  }
+
+  markDown(id: number, reason: string): void {
+    this.setNodeState(id, false, this.nodes[id]!.role, reason);
+  }
+}
+
+function describe(n: NodeState): string {
+  return n.up ? `up ${n.role}` : `down`;
+}
+
+/** Parses an LSN like '0/3000148' into a number of bytes. */
+export function parseLsn(text: string | null | undefined): bigint | null {
+  if (!text) return null;
+  const slash = text.indexOf('/');
+  if (slash < 0) return null;
+  return (BigInt('0x' + text.slice(0, slash)) << 32n) + BigInt('0x' + text.slice(slash + 1));
+}

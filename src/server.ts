@@ -1,0 +1,101 @@
+/** The proxy process: accepts clients, runs one Session each, keeps the topology fresh, and shuts down cleanly. */
+import net from 'node:net';
+import type { Logger } from 'pino';
+import type { Config } from './config/schema.js';
+import { SessionRegistry, type ProxyContext } from './context.js';
+import { errorResponse } from './wire/backend.js';
+import { SqlState } from './wire/codes.js';
+import { HealthChecker } from './pool/health.js';
+import { PoolManager } from './pool/manager.js';
+import { Topology } from './pool/topology.js';
+import { compileRouterRules } from './router/policy.js';
+import { Session } from './session.js';
+
+/** PostgreSQL's own limit for one message. */
+const MAX_MESSAGE_BYTES = 1 << 30;
+
+export interface RunningProxy {
+  readonly host: string;
+  readonly port: number;
+  readonly context: ProxyContext;
+  readonly health: HealthChecker;
+  close(): Promise<void>;
+}
+
+export async function startProxy(config: Config, log: Logger): Promise<RunningProxy> {
+  const topology = new Topology(config.backends.map((b) => ({ ...b })));
+  const pools = new PoolManager(
+    {
+      maxPerNode: config.pool.max_per_node,
+      acquireTimeoutMs: config.pool.acquire_timeout_ms,
+      idleTimeoutMs: config.pool.idle_timeout_ms,
+      maxLifetimeMs: config.pool.max_lifetime_ms,
+      connectTimeoutMs: config.pool.connect_timeout_ms,
+    },
+    log,
+  );
+  const hc = config.health_check;
+  const health = new HealthChecker(
+    topology,
+    { periodMs: hc.period_ms, timeoutMs: hc.timeout_ms, maxRetries: hc.max_retries, retryDelayMs: hc.retry_delay_ms, user: hc.user, password: hc.password, database: hc.database },
+    log.child({ component: 'health' }),
+  );
+  const context: ProxyContext = {
+    config,
+    log,
+    topology,
+    pools,
+    router: compileRouterRules(config.routing),
+    registry: new SessionRegistry(),
+    maxMessageBytes: MAX_MESSAGE_BYTES,
+    reportNodeFailure(nodeId, reason) {
+      const node = topology.nodes[nodeId];
+      if (node?.up) topology.markDown(nodeId, reason);
+    },
+  };
+  topology.on('change', (change: { node: string; from: string; to: string }, node: { id: number; up: boolean }) => {
+    log.warn({ node: change.node, from: change.from, to: change.to }, 'node state changed');
+    if (!node.up) pools.closeIdleOn(node.id);
+  });
+
+  await health.start();
+  for (const n of topology.nodes) log.info({ node: n.name, host: n.host, port: n.port, up: n.up, role: n.role, weight: n.weight }, 'node');
+  if (!topology.primary()) log.warn('no primary found yet; writes will fail until one is');
+
+  const sessions = new Set<Session>();
+  const server = net.createServer((socket) => {
+    if (sessions.size >= config.listen.max_clients) {
+      socket.on('error', () => socket.destroy());
+      socket.end(errorResponse({ severity: 'FATAL', code: SqlState.TooManyConnections, message: `sorry, too many clients already (listen.max_clients = ${config.listen.max_clients})` }));
+      return;
+    }
+    const session = new Session(context, socket);
+    sessions.add(session);
+    socket.once('close', () => sessions.delete(session));
+  });
+  server.on('error', (err) => log.error({ err }, 'listener error'));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.port, config.listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as net.AddressInfo;
+  log.info({ host: addr.address, port: addr.port }, 'pgproxy listening');
+
+  return {
+    host: addr.address,
+    port: addr.port,
+    context,
+    health,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sessions) s.close();
+      });
+      await health.stop();
+      pools.close();
+    },
+  };
+}

@@ -1,0 +1,1024 @@
+/**
+ * One client connection: startup, authentication, then the routing loop that forwards each unit of work
+ * (a Query, or an extended-protocol batch up to Sync) to the backend connection of the node it must run on.
+ *
+ * Invariant that keeps replies in order without buffering them: at most one backend connection owes the
+ * client replies at any time. Before work goes to another connection, the session waits (holding the client's
+ * further input) until the current one has sent its last ReadyForQuery. Mid-batch moves from a standby to the
+ * primary end the standby's part with pgproxy's own Sync, whose ReadyForQuery the client never sees.
+ */
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { serialize } from 'pg-protocol';
+import { isShowPoolNodes, poolNodesResult } from './admin/pool-nodes.js';
+import { BackendError, NodeConnectionError, ProxyError, isNodeUnavailableState } from './errors.js';
+import type { BackendConnection, BackendOwner } from './pool/backend.js';
+import type { NodeState } from './pool/topology.js';
+import type { ProxyContext } from './context.js';
+import { pickReadNode, readable } from './router/balancer.js';
+import { classify } from './router/classify.js';
+import { routeClassification, type Route } from './router/policy.js';
+import { randomSalt, verifyMd5Response, isMd5Hash } from './wire/auth/md5.js';
+import { ScramServer, scramVerifierFromSecret, SCRAM_MECHANISM } from './wire/auth/scram.js';
+import {
+  AUTH_OK,
+  authMd5Request,
+  authSaslContinue,
+  authSaslRequest,
+  backendKeyData,
+  parameterStatus,
+  parseErrorFields,
+  readyForQuery,
+  SSL_REFUSED,
+  errorResponse,
+} from './wire/backend.js';
+import { BackendCode, CANCEL_REQUEST_CODE, FrontendCode, GSSENC_REQUEST_CODE, MAX_STARTUP_PACKET, PROTOCOL_3_0, SSL_REQUEST_CODE, SqlState, TxStatus } from './wire/codes.js';
+import { Framer, FrameError } from './wire/framer.js';
+import {
+  MessageError,
+  bindStatementName,
+  closeStatement,
+  parseParse,
+  parseStartup,
+  queryText,
+  queryMessage,
+  SYNC,
+  targetName,
+} from './wire/frontend.js';
+import { captureSet, ReplyScanner, type ReplyHandler } from './wire/reply-scanner.js';
+
+const enum Phase {
+  Startup,
+  Auth,
+  Login,
+  Ready,
+  Closed,
+}
+
+// Entries of a link's reply FIFO: what a reply of type '1', '3' or 'Z' answers.
+const E_PARSE = 1;
+const E_CLOSE = 2;
+const E_SYNC = 3;
+const E_QUERY = 4;
+const INJECTED = 8;
+const KIND = 7;
+
+const CAPTURE = captureSet(BackendCode.ReadyForQuery, BackendCode.ErrorResponse);
+
+/** Parameters the client cannot set with SET at startup; everything else it sends is replayed on backends. */
+const NOT_REPLAYED = new Set(['user', 'database', 'replication', 'options']);
+
+/** A statement prepared by the client (named, or the unnamed one), as pgproxy needs it to re-prepare elsewhere. */
+interface TrackedStatement {
+  sql: string;
+  route: Route;
+  /** A copy of the client's Parse message, injected on backends that have not seen it. */
+  parse: Buffer;
+}
+
+/** A backend connection held by this session, with the state of the replies it owes. */
+class Link implements ReplyHandler {
+  readonly scanner: ReplyScanner;
+  private fifo: number[] = [];
+  private head = 0;
+  /** Sync/Query messages sent whose ReadyForQuery has not arrived yet. */
+  pendingZ = 0;
+  status: number = TxStatus.Idle;
+  copyIn = false;
+  /** Only plain reads ran here (a returned connection then needs no DISCARD ALL). */
+  onlyReads = true;
+
+  constructor(
+    readonly session: Session,
+    readonly conn: BackendConnection,
+    readonly node: NodeState,
+  ) {
+    this.scanner = new ReplyScanner(this, CAPTURE);
+  }
+
+  expect(entry: number): void {
+    this.fifo.push(entry);
+    const kind = entry & KIND;
+    if (kind === E_SYNC || kind === E_QUERY) this.pendingZ++;
+  }
+
+  private peek(): number {
+    return this.head < this.fifo.length ? this.fifo[this.head]! : 0;
+  }
+
+  private shift(): number {
+    const e = this.fifo[this.head++]!;
+    if (this.head === this.fifo.length) {
+      this.fifo.length = 0;
+      this.head = 0;
+    }
+    return e;
+  }
+
+  onReplyHeader(type: number): boolean {
+    const head = this.peek();
+    if (head === (E_QUERY | INJECTED)) return false;
+    switch (type) {
+      case BackendCode.ParseComplete:
+        return (head & KIND) === E_PARSE ? (this.shift() & INJECTED) === 0 : true;
+      case BackendCode.CloseComplete:
+        return (head & KIND) === E_CLOSE ? (this.shift() & INJECTED) === 0 : true;
+      case BackendCode.ReadyForQuery: {
+        // Parse/Close entries still queued were skipped by an error; the Z answers the first Sync/Query.
+        for (let i = this.head; i < this.fifo.length; i++) {
+          const k = this.fifo[i]! & KIND;
+          if (k === E_SYNC || k === E_QUERY) return (this.fifo[i]! & INJECTED) === 0;
+        }
+        return true;
+      }
+      case BackendCode.ErrorResponse:
+        // In the extended protocol the backend skips everything up to Sync after an error.
+        if ((head & KIND) !== E_QUERY) while ((this.peek() & KIND) === E_PARSE || (this.peek() & KIND) === E_CLOSE) this.shift();
+        return true;
+      case BackendCode.CopyInResponse:
+      case BackendCode.CopyBothResponse:
+        this.copyIn = true;
+        return true;
+      default:
+        return true;
+    }
+  }
+
+  onReplyMessage(type: number, body: Buffer): void {
+    if (type === BackendCode.ReadyForQuery) {
+      let entry = 0;
+      while (this.head < this.fifo.length) {
+        const e = this.shift();
+        const k = e & KIND;
+        if (k === E_SYNC || k === E_QUERY) {
+          entry = e;
+          break;
+        }
+      }
+      this.pendingZ--;
+      this.copyIn = false;
+      this.status = body[0]!;
+      this.session.onLinkReady(this, (entry & INJECTED) !== 0);
+    } else if (type === BackendCode.ErrorResponse) {
+      const f = parseErrorFields(body);
+      if (isNodeUnavailableState(f.code)) this.session.onNodeUnavailable(this, f.code, f.message);
+    }
+  }
+
+  onForward(bytes: Buffer): void {
+    this.session.writeClient(bytes);
+  }
+}
+
+export class Session implements BackendOwner {
+  readonly id: number;
+  private phase = Phase.Startup;
+  private readonly framer: Framer;
+  private log: Logger;
+  private user = '';
+  private database = '';
+  private secret = '';
+  private startupParams = new Map<string, string>();
+  private replayParams = '';
+  private replaySignature = '';
+  private md5Salt: Buffer | null = null;
+  private scram: ScramServer | null = null;
+  readonly cancelKey: { pid: number; secret: number };
+
+  /** Backend connections held, by node id. */
+  private readonly links = new Map<number, Link>();
+  /** The link of the current or last unit: where messages without routing information go. */
+  private cur: Link | null = null;
+  /** Inside an extended-protocol batch (messages sent since the last Sync). */
+  private unitOpen = false;
+  /** Link of the open transaction (its last client-visible ReadyForQuery said T or E). */
+  private txLink: Link | null = null;
+  private txStatus: number = TxStatus.Idle;
+  /** The session's load-balance node for reads (pgpool's session-level load balancing). */
+  private readNodeId: number | null = null;
+  private readonly statements = new Map<string, TrackedStatement>();
+
+  /** Set while an extended batch failed in pgproxy itself: everything up to Sync is discarded. */
+  private skipToSync = false;
+  /** The transaction lost its backend: statements get 25P02 until the client ends it. */
+  private abortedTx = false;
+
+  /** Client input held while waiting (for a backend connection, or for another link to finish). */
+  private held: Buffer | null = null;
+  private blocked = false;
+  private acquireError: { nodeId: number; error: Error } | null = null;
+  private corked: Link[] = [];
+  private clientPaused = false;
+
+  constructor(
+    private readonly ctx: ProxyContext,
+    private readonly client: net.Socket,
+  ) {
+    this.id = ctx.registry.nextSessionId();
+    this.cancelKey = ctx.registry.newCancelKey(this);
+    this.log = ctx.log.child({ client: this.id });
+    this.framer = new Framer(MAX_STARTUP_PACKET, true);
+    client.setNoDelay(true);
+    client.setKeepAlive(true, 30_000);
+    client.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    client.on('drain', () => this.onClientDrain());
+    client.on('error', () => this.close());
+    client.on('close', () => this.close());
+    this.log.info({ remote: `${client.remoteAddress}:${client.remotePort}` }, 'client connected');
+  }
+
+  // ---------------------------------------------------------------- client input
+
+  private onClientData(chunk: Buffer): void {
+    if (this.phase === Phase.Closed) return;
+    if (this.blocked) {
+      this.held = this.held ? Buffer.concat([this.held, chunk]) : chunk;
+      return;
+    }
+    const f = this.framer;
+    f.push(chunk);
+    try {
+      while (f.next()) {
+        if (!this.handleFrame()) {
+          const rest = f.takeRest(true);
+          this.held = this.held ? Buffer.concat([rest, this.held]) : rest;
+          this.blocked = true;
+          this.client.pause();
+          break;
+        }
+        if (this.isClosed()) return;
+      }
+    } catch (err) {
+      this.protocolFailure(err as Error);
+    } finally {
+      this.uncorkAll();
+    }
+  }
+
+  private resume(): void {
+    if (!this.blocked || this.phase === Phase.Closed) return;
+    this.blocked = false;
+    const data = this.held;
+    this.held = null;
+    if (!this.clientPaused) this.client.resume();
+    if (data && data.length > 0) this.onClientData(data);
+  }
+
+  /** Returns false when the frame cannot be handled yet (the session blocks and re-reads it later). */
+  private handleFrame(): boolean {
+    switch (this.phase) {
+      case Phase.Startup:
+        this.handleStartup();
+        return true;
+      case Phase.Auth:
+        this.handleAuth();
+        return true;
+      case Phase.Login:
+        return false;
+      case Phase.Ready:
+        return this.handleMessage();
+      default:
+        return true;
+    }
+  }
+
+  private protocolFailure(err: Error): void {
+    const message = err instanceof FrameError || err instanceof MessageError ? err.message : `internal error: ${err.message}`;
+    if (!(err instanceof FrameError || err instanceof MessageError)) this.log.error({ err }, 'session failed');
+    else this.log.info({ reason: message }, 'protocol violation; closing client');
+    this.fatal(new ProxyError(SqlState.ProtocolViolation, message, 'FATAL'));
+  }
+
+  // ---------------------------------------------------------------- startup and authentication
+
+  private handleStartup(): void {
+    const f = this.framer;
+    const buf = f.buf;
+    if (f.end - f.start < 8) throw new FrameError('startup packet too short');
+    const code = buf.readInt32BE(f.start + 4);
+    if (code === SSL_REQUEST_CODE || code === GSSENC_REQUEST_CODE) {
+      if (f.pending || f.end !== f.buf.length) throw new FrameError('unexpected data after encryption request');
+      this.client.write(SSL_REFUSED);
+      f.expectUntyped();
+      return;
+    }
+    if (code === CANCEL_REQUEST_CODE) {
+      if (f.end - f.start === 16) this.ctx.registry.cancel(buf.readInt32BE(f.start + 8), buf.readInt32BE(f.start + 12));
+      this.close();
+      return;
+    }
+    if (code >> 16 !== 3) {
+      this.fatal(new ProxyError(SqlState.FeatureNotSupported, `unsupported frontend protocol ${code >> 16}.${code & 0xffff}: server supports 3.0 to 3.0`, 'FATAL'));
+      return;
+    }
+    const startup = parseStartup(buf, f.start, f.end);
+    const unsupported = [...startup.params.keys()].filter((k) => k.startsWith('_pq_.'));
+    if (startup.protocol !== PROTOCOL_3_0 || unsupported.length > 0) this.client.write(negotiateProtocolVersion(unsupported));
+    for (const k of unsupported) startup.params.delete(k);
+    this.framer.setMaxFrame(this.ctx.maxMessageBytes);
+    const user = startup.params.get('user');
+    if (!user) {
+      this.fatal(new ProxyError(SqlState.InvalidAuthorization, 'no PostgreSQL user name specified in startup packet', 'FATAL'));
+      return;
+    }
+    const replication = startup.params.get('replication');
+    if (replication !== undefined && replication !== 'false' && replication !== 'off' && replication !== '0' && replication !== 'no') {
+      this.fatal(new ProxyError(SqlState.FeatureNotSupported, 'pgproxy does not accept replication connections; connect to the primary directly', 'FATAL'));
+      return;
+    }
+    this.user = user;
+    this.database = startup.params.get('database') || user;
+    this.startupParams = startup.params;
+    this.replayParams = buildReplaySql(startup.params);
+    this.replaySignature = this.replayParams;
+    this.log = this.log.child({ user: this.user, database: this.database });
+    this.beginAuth();
+  }
+
+  private beginAuth(): void {
+    const auth = this.ctx.config.auth;
+    const entry = auth.users.find((u) => u.name === this.user);
+    this.secret = entry?.password ?? '';
+    if (auth.method === 'trust') {
+      this.authenticated();
+      return;
+    }
+    this.phase = Phase.Auth;
+    const verifier = entry && !isMd5Hash(entry.password) && entry.password.startsWith('SCRAM-SHA-256$') ? scramVerifierFromSecret(entry.password) : null;
+    if (verifier) {
+      // Like PostgreSQL: a user whose stored secret is a SCRAM verifier authenticates with SCRAM even under md5.
+      this.scram = new ScramServer(verifier);
+      this.client.write(authSaslRequest([SCRAM_MECHANISM]));
+      return;
+    }
+    this.md5Salt = randomSalt();
+    this.client.write(authMd5Request(this.md5Salt));
+  }
+
+  private handleAuth(): void {
+    const f = this.framer;
+    if (f.type !== FrontendCode.Password) {
+      this.fatal(new ProxyError(SqlState.ProtocolViolation, `expected password response, got message type ${f.type}`, 'FATAL'));
+      return;
+    }
+    const body = f.buf.subarray(f.bodyStart, f.end);
+    if (this.scram) {
+      this.handleScram(body);
+      return;
+    }
+    const response = body.toString('utf8', 0, Math.max(0, body.indexOf(0)));
+    const known = this.ctx.config.auth.users.some((u) => u.name === this.user);
+    if (!known || !verifyMd5Response(this.user, this.secret, this.md5Salt!, response)) {
+      this.authFailed();
+      return;
+    }
+    this.authenticated();
+  }
+
+  private handleScram(body: Buffer): void {
+    const scram = this.scram!;
+    if (!this.md5Salt) {
+      // SASLInitialResponse: mechanism name, int32 length, data.
+      const z = body.indexOf(0);
+      if (z < 0 || body.length < z + 5) throw new MessageError('malformed SASLInitialResponse');
+      const mechanism = body.toString('utf8', 0, z);
+      const len = body.readInt32BE(z + 1);
+      const data = len < 0 ? Buffer.alloc(0) : body.subarray(z + 5, z + 5 + len);
+      const r = scram.handleClientFirst(mechanism, data);
+      if (!r.ok) return this.authFailed();
+      this.md5Salt = Buffer.alloc(0); // marks the exchange as past its first step
+      this.client.write(authSaslContinue(r.serverFirst));
+      return;
+    }
+    const r = scram.handleClientFinal(body);
+    if (!r.ok) return this.authFailed();
+    this.client.write(authSaslContinue(r.serverFinal, true));
+    this.authenticated();
+  }
+
+  private authFailed(): void {
+    this.log.info('password authentication failed');
+    this.fatal(new ProxyError(SqlState.InvalidPassword, `password authentication failed for user "${this.user}"`, 'FATAL'));
+  }
+
+  private authenticated(): void {
+    this.phase = Phase.Login;
+    this.client.write(AUTH_OK);
+    const known = this.ctx.pools.serverParams(this.database, this.user);
+    if (known) {
+      this.finishLogin(known);
+      return;
+    }
+    // First client of this (database, user): learn the server's parameters (and that the login works) from a
+    // real backend connection, which then serves this session or returns to the pool.
+    const node = this.ctx.topology.primary() ?? pickReadNode(this.ctx.topology.nodes);
+    if (!node) {
+      this.fatal(new ProxyError(SqlState.CannotConnectNow, 'no PostgreSQL node is available', 'FATAL'));
+      return;
+    }
+    const pool = this.pool(node);
+    pool.acquire().then(
+      (conn) => {
+        if (this.phase === Phase.Closed) {
+          pool.release(conn, { reusable: true, inTransaction: false });
+          return;
+        }
+        this.ctx.pools.rememberServerParams(this.database, this.user, conn.serverParams);
+        this.addLink(node, conn);
+        this.finishLogin(conn.serverParams);
+      },
+      (err: Error) => {
+        if (err instanceof BackendError && err.frame) {
+          this.client.end(err.frame);
+          this.close();
+          return;
+        }
+        this.noteNodeError(node, err);
+        this.fatal(err instanceof ProxyError ? new ProxyError(err.sqlstate, err.message, 'FATAL') : new ProxyError(SqlState.CannotConnectNow, err.message, 'FATAL'));
+      },
+    );
+  }
+
+  private finishLogin(serverParams: Map<string, string>): void {
+    if (this.phase === Phase.Closed) return;
+    const values = new Map(serverParams);
+    // What the client asked for at startup is what its backends will report once the SETs are replayed.
+    const byLower = new Map([...values.keys()].map((k) => [k.toLowerCase(), k]));
+    for (const [k, v] of this.startupParams) {
+      if (NOT_REPLAYED.has(k)) continue;
+      const known = byLower.get(k.toLowerCase());
+      if (known) values.set(known, v);
+    }
+    // The proxy is writable as a whole, whichever node the session touches first.
+    values.set('in_hot_standby', 'off');
+    values.set('default_transaction_read_only', 'off');
+    const frames: Buffer[] = [];
+    for (const [k, v] of values) frames.push(parameterStatus(k, v));
+    frames.push(backendKeyData(this.cancelKey.pid, this.cancelKey.secret));
+    frames.push(readyForQuery(TxStatus.Idle));
+    this.client.write(Buffer.concat(frames));
+    this.phase = Phase.Ready;
+    this.framer.setMaxFrame(this.ctx.maxMessageBytes);
+    this.blocked = true; // held input (if any) is processed now
+    this.resume();
+  }
+
+  // ---------------------------------------------------------------- the routing loop
+
+  private handleMessage(): boolean {
+    const f = this.framer;
+    const type = f.type;
+    if (this.skipToSync && type !== FrontendCode.Sync) return true;
+    switch (type) {
+      case FrontendCode.Query:
+        return this.onQuery();
+      case FrontendCode.Parse:
+        return this.onParse();
+      case FrontendCode.Bind:
+        return this.onBindOrDescribe(bindStatementName(f.buf, f.bodyStart, f.end));
+      case FrontendCode.Describe:
+        if (f.buf[f.bodyStart] === 0x53) return this.onBindOrDescribe(targetName(f.buf, f.bodyStart, f.end));
+        return this.forwardToCurrent();
+      case FrontendCode.Execute:
+      case FrontendCode.Flush:
+        return this.forwardToCurrent();
+      case FrontendCode.Close:
+        return this.onClose();
+      case FrontendCode.Sync:
+        return this.onSync();
+      case FrontendCode.CopyData:
+      case FrontendCode.CopyDone:
+      case FrontendCode.CopyFail:
+        if (this.cur && this.cur.copyIn) this.forward(this.cur);
+        return true;
+      case FrontendCode.FunctionCall:
+        return this.onFunctionCall();
+      case FrontendCode.Terminate:
+        this.close();
+        return true;
+      default:
+        throw new MessageError(`invalid frontend message type ${type}`);
+    }
+  }
+
+  private onQuery(): boolean {
+    const f = this.framer;
+    const sql = queryText(f.buf, f.bodyStart, f.end);
+    if (isShowPoolNodes(sql)) return this.answerLocally(poolNodesResult(this.ctx.topology.nodes, this.readNodeId), true);
+    const classification = classify(sql);
+    if (this.abortedTx) return this.answerInAbortedTx(classification.statements[0]?.tx?.op ?? null, true);
+    const route = routeClassification(classification, this.ctx.router);
+    let link: Link | null;
+    try {
+      link = this.linkFor(route, false);
+    } catch (err) {
+      return this.answerError(err as Error, true);
+    }
+    if (link === null) return false;
+    this.beforeSend(link, route);
+    this.forward(link);
+    link.expect(E_QUERY);
+    this.unitOpen = false;
+    return true;
+  }
+
+  private onParse(): boolean {
+    const f = this.framer;
+    const msg = parseParse(f.buf, f.bodyStart, f.end);
+    if (this.abortedTx) return this.answerInAbortedTx(null, false);
+    const route = routeClassification(classify(msg.sql), this.ctx.router);
+    let link: Link | null;
+    try {
+      link = this.linkFor(route, this.unitOpen);
+    } catch (err) {
+      return this.answerError(err as Error, false);
+    }
+    if (link === null) return false;
+    const stmt: TrackedStatement = { sql: msg.sql, route, parse: Buffer.from(f.buf.subarray(f.start, f.end)) };
+    this.statements.set(msg.name, stmt);
+    this.beforeSend(link, route);
+    const prepared = link.conn.prepared;
+    if (msg.name !== '' && prepared.has(msg.name)) {
+      // A statement of that name survives on this backend from before (closed elsewhere, or an earlier client).
+      this.inject(link, closeStatement(msg.name), E_CLOSE);
+    }
+    prepared.set(msg.name, msg.sql);
+    if (msg.name !== '') link.conn.needsReset = true;
+    this.forward(link);
+    link.expect(E_PARSE);
+    this.unitOpen = true;
+    return true;
+  }
+
+  /** Bind, or Describe of a statement: runs where the statement is, re-preparing it there when needed. */
+  private onBindOrDescribe(name: string): boolean {
+    if (this.abortedTx) return this.answerInAbortedTx(null, false);
+    const stmt = this.statements.get(name);
+    let link: Link | null;
+    try {
+      link = stmt ? this.linkFor(stmt.route, this.unitOpen) : this.currentOrPrimary();
+    } catch (err) {
+      return this.answerError(err as Error, false);
+    }
+    if (link === null) return false;
+    if (stmt) {
+      this.beforeSend(link, stmt.route);
+      if (link.conn.prepared.get(name) !== stmt.sql) {
+        if (name !== '' && link.conn.prepared.has(name)) this.inject(link, closeStatement(name), E_CLOSE);
+        this.inject(link, stmt.parse, E_PARSE | INJECTED);
+        link.conn.prepared.set(name, stmt.sql);
+      }
+    }
+    this.forward(link);
+    this.unitOpen = true;
+    return true;
+  }
+
+  private onClose(): boolean {
+    const f = this.framer;
+    const isStatement = f.buf[f.bodyStart] === 0x53;
+    const name = targetName(f.buf, f.bodyStart, f.end);
+    let link: Link | null;
+    try {
+      link = this.currentOrPrimary();
+    } catch (err) {
+      return this.answerError(err as Error, false);
+    }
+    if (link === null) return false;
+    if (isStatement) {
+      this.statements.delete(name);
+      link.conn.prepared.delete(name);
+    }
+    this.forward(link);
+    link.expect(E_CLOSE);
+    this.unitOpen = true;
+    return true;
+  }
+
+  private onSync(): boolean {
+    if (this.skipToSync) {
+      this.skipToSync = false;
+      return this.answerLocally(null, true);
+    }
+    const link = this.cur;
+    if (link === null || (!this.unitOpen && link.pendingZ === 0 && this.txLink === null)) {
+      // Nothing to synchronise on a backend: answer as PostgreSQL would.
+      return this.answerLocally(null, true);
+    }
+    this.forward(link);
+    link.expect(E_SYNC);
+    this.unitOpen = false;
+    return true;
+  }
+
+  private forwardToCurrent(): boolean {
+    let link: Link | null;
+    try {
+      link = this.currentOrPrimary();
+    } catch (err) {
+      return this.answerError(err as Error, false);
+    }
+    if (link === null) return false;
+    this.forward(link);
+    this.unitOpen = true;
+    return true;
+  }
+
+  private onFunctionCall(): boolean {
+    const route: Route = { target: 'primary', reason: 'function call', reads: 0 };
+    let link: Link | null;
+    try {
+      link = this.linkFor(route, false);
+    } catch (err) {
+      return this.answerError(err as Error, true);
+    }
+    if (link === null) return false;
+    this.beforeSend(link, route);
+    this.forward(link);
+    link.expect(E_QUERY);
+    return true;
+  }
+
+  private beforeSend(link: Link, route: Route): void {
+    if (route.target === 'primary' || route.reads === 0) link.onlyReads = false;
+    if (route.reads > 0) link.node.selectCount += route.reads;
+    if (!link.onlyReads) link.conn.needsReset = true;
+  }
+
+  // ---------------------------------------------------------------- choosing a link
+
+  /** The link for work with this route, or null when the session must wait (then the frame is re-read later). */
+  private linkFor(route: Route, withinUnit: boolean): Link | null {
+    if (this.txLink) return this.switchTo(this.txLink);
+    const cur = this.cur;
+    // Inside a batch, a statement that can run where the batch runs stays there: the batch is one implicit
+    // transaction, and splitting it needlessly would break that.
+    if (withinUnit && cur && (route.target === 'read' || cur.node.role === 'primary') && cur.node.up) return cur;
+    const node = route.target === 'primary' ? this.primaryNode() : this.readNode();
+    return this.linkOnNode(node);
+  }
+
+  private currentOrPrimary(): Link | null {
+    if (this.txLink) return this.switchTo(this.txLink);
+    if (this.cur && !this.cur.conn.closed) return this.cur;
+    return this.linkOnNode(this.primaryNode());
+  }
+
+  private primaryNode(): NodeState {
+    const topo = this.ctx.topology;
+    const primary = topo.primary();
+    if (primary) return primary;
+    if (topo.primaryCount() > 1) throw new ProxyError(SqlState.CannotConnectNow, 'more than one node claims to be primary; writes are refused until this resolves');
+    throw new ProxyError(SqlState.CannotConnectNow, 'no primary available');
+  }
+
+  private readNode(): NodeState {
+    const nodes = this.ctx.topology.nodes;
+    if (this.ctx.config.routing.load_balance === 'session' && this.readNodeId !== null) {
+      const n = nodes[this.readNodeId]!;
+      if (readable(n) && (n.weight > 0 || !anyWeightedReadable(nodes))) return n;
+    }
+    const picked = pickReadNode(nodes);
+    if (!picked) throw new ProxyError(SqlState.CannotConnectNow, 'no PostgreSQL node is available');
+    if (this.ctx.config.routing.load_balance === 'session') this.readNodeId = picked.id;
+    return picked;
+  }
+
+  private linkOnNode(node: NodeState): Link | null {
+    const existing = this.links.get(node.id);
+    if (existing && !existing.conn.closed) return this.switchTo(existing);
+    if (this.acquireError && this.acquireError.nodeId === node.id) {
+      const err = this.acquireError.error;
+      this.acquireError = null;
+      throw err;
+    }
+    // Before taking a new connection, let the current one finish what it owes the client.
+    if (this.cur && this.cur.pendingZ > 0) return this.switchTo(null);
+    const pool = this.pool(node);
+    pool.acquire().then(
+      (conn) => {
+        if (this.phase === Phase.Closed) {
+          pool.release(conn, { reusable: true, inTransaction: false });
+          return;
+        }
+        this.addLink(node, conn);
+        this.resume();
+      },
+      (err: Error) => {
+        this.noteNodeError(node, err);
+        this.acquireError = { nodeId: node.id, error: toClientError(node, err) };
+        this.resume();
+      },
+    );
+    return null;
+  }
+
+  /** Moves work to `link` (null: only wait for the current link to finish). Returns null while waiting. */
+  private switchTo(link: Link | null): Link | null {
+    const cur = this.cur;
+    if (link !== null && (cur === link || cur === null || cur.conn.closed)) {
+      this.cur = link;
+      return link;
+    }
+    if (cur !== null && this.unitOpen && link !== null) {
+      // Leaving a batch midway: end its part on the current link with a Sync whose reply the client never sees.
+      this.inject(cur, SYNC, E_SYNC | INJECTED);
+      this.unitOpen = false;
+    }
+    if (cur !== null && cur.pendingZ > 0) return null;
+    if (link === null) return null;
+    this.cur = link;
+    return link;
+  }
+
+  private addLink(node: NodeState, conn: BackendConnection): Link {
+    const link = new Link(this, conn, node);
+    conn.owner = this;
+    this.links.set(node.id, link);
+    if (this.replaySignature !== '' && conn.appliedParams !== this.replaySignature) {
+      this.inject(link, queryMessage(this.replayParams), E_QUERY | INJECTED);
+      conn.appliedParams = this.replaySignature;
+    }
+    return link;
+  }
+
+  private pool(node: NodeState) {
+    return this.ctx.pools.get(node, this.database, this.user, this.secret);
+  }
+
+  // ---------------------------------------------------------------- writing
+
+  /** Forwards the current frame unchanged. */
+  private forward(link: Link): void {
+    const f = this.framer;
+    this.cork(link);
+    if (!link.conn.write(f.buf.subarray(f.start, f.end))) this.pauseClient();
+  }
+
+  private inject(link: Link, frame: Buffer, entry: number): void {
+    this.cork(link);
+    link.conn.write(frame);
+    link.expect(entry);
+  }
+
+  private cork(link: Link): void {
+    if (this.corked.includes(link)) return;
+    link.conn.socket.cork();
+    this.corked.push(link);
+  }
+
+  private uncorkAll(): void {
+    const c = this.corked;
+    for (let i = 0; i < c.length; i++) c[i]!.conn.socket.uncork();
+    c.length = 0;
+  }
+
+  writeClient(bytes: Buffer): void {
+    if (this.phase === Phase.Closed) return;
+    if (!this.client.write(bytes)) {
+      for (const l of this.links.values()) l.conn.socket.pause();
+    }
+  }
+
+  private onClientDrain(): void {
+    for (const l of this.links.values()) l.conn.socket.resume();
+  }
+
+  onBackendDrain(): void {
+    if (this.clientPaused) {
+      this.clientPaused = false;
+      if (!this.blocked) this.client.resume();
+    }
+  }
+
+  private pauseClient(): void {
+    this.clientPaused = true;
+    this.client.pause();
+  }
+
+  // ---------------------------------------------------------------- answers pgproxy gives itself
+
+  /**
+   * Sends a reply pgproxy produces (optionally followed by ReadyForQuery). Waits first until no backend owes
+   * the client replies, so that order is kept.
+   */
+  private answerLocally(reply: Buffer | null, withReady: boolean): boolean {
+    if (this.cur && this.cur.pendingZ > 0) {
+      if (this.unitOpen) {
+        this.inject(this.cur, SYNC, E_SYNC | INJECTED);
+        this.unitOpen = false;
+      }
+      return false;
+    }
+    const parts: Buffer[] = [];
+    if (reply) parts.push(reply);
+    if (withReady) parts.push(readyForQuery(this.abortedTx ? TxStatus.Failed : this.txStatus));
+    this.writeClient(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    return true;
+  }
+
+  /** An error pgproxy raises for the current message: a Query gets ReadyForQuery, a batch skips to Sync. */
+  private answerError(err: Error, isQuery: boolean): boolean {
+    const pe = err instanceof ProxyError ? err : new ProxyError(SqlState.InternalError, err.message);
+    if (!(err instanceof ProxyError)) this.log.error({ err }, 'unexpected routing error');
+    const ok = this.answerLocally(pe.toFrame(), isQuery);
+    if (ok && !isQuery) this.skipToSync = true;
+    return ok;
+  }
+
+  private answerInAbortedTx(op: string | null, isQuery: boolean): boolean {
+    if (isQuery && (op === 'rollback' || op === 'commit')) {
+      this.abortedTx = false;
+      this.txStatus = TxStatus.Idle;
+      return this.answerLocally(Buffer.from(commandCompleteFrame('ROLLBACK')), true);
+    }
+    return this.answerError(new ProxyError(SqlState.InFailedTransaction, 'current transaction is aborted, commands ignored until end of transaction block'), isQuery);
+  }
+
+  // ---------------------------------------------------------------- backend events
+
+  onBackendData(conn: BackendConnection, chunk: Buffer): void {
+    const link = this.links.get(conn.node.id);
+    if (!link || link.conn !== conn) return;
+    try {
+      link.scanner.feed(chunk);
+    } catch (err) {
+      this.log.warn({ node: conn.node.name, err: (err as Error).message }, 'malformed data from backend');
+      conn.destroy();
+    }
+  }
+
+  /** A ReadyForQuery arrived on `link`; `injected` when it answers pgproxy's own Sync or Query. */
+  onLinkReady(link: Link, injected: boolean): void {
+    if (!injected) {
+      this.txStatus = link.status;
+      if (link.status !== TxStatus.Idle) this.txLink = link;
+      else if (this.txLink === link) this.txLink = null;
+    }
+    if (this.blocked && link.pendingZ === 0) queueMicrotask(() => this.resume());
+  }
+
+  onNodeUnavailable(link: Link, code: string, message: string): void {
+    this.ctx.reportNodeFailure(link.node.id, `${code} ${message}`);
+  }
+
+  onBackendClosed(conn: BackendConnection, error: Error | null): void {
+    const link = this.links.get(conn.node.id);
+    if (!link || link.conn !== conn) return;
+    this.links.delete(conn.node.id);
+    if (this.phase === Phase.Closed) return;
+    this.ctx.reportNodeFailure(conn.node.id, error?.message ?? 'connection lost');
+    const owed = link.pendingZ > 0 || link === this.txLink;
+    if (link === this.cur) this.cur = null;
+    if (!owed) return;
+    const wasInTx = link === this.txLink || link.status !== TxStatus.Idle;
+    this.txLink = null;
+    this.unitOpen = false;
+    if (wasInTx) this.abortedTx = true;
+    const err = new ProxyError(SqlState.ConnectionFailure, `connection to node ${conn.node.name} (${conn.node.host}:${conn.node.port}) was lost`);
+    const parts: Buffer[] = [err.toFrame()];
+    if (link.pendingZ > 0) parts.push(readyForQuery(wasInTx ? TxStatus.Failed : TxStatus.Idle));
+    this.txStatus = wasInTx ? TxStatus.Failed : TxStatus.Idle;
+    this.writeClient(Buffer.concat(parts));
+    this.log.warn({ node: conn.node.name }, 'backend connection lost during a statement');
+    if (this.blocked) queueMicrotask(() => this.resume());
+  }
+
+  private noteNodeError(node: NodeState, err: Error): void {
+    if (err instanceof NodeConnectionError || (err instanceof BackendError && isNodeUnavailableState(err.sqlstate))) {
+      this.ctx.reportNodeFailure(node.id, err.message);
+    }
+  }
+
+  /** Forwards a CancelRequest to the node running this session's statement. */
+  cancel(): void {
+    const link = this.cur;
+    if (!link || link.pendingZ === 0) return;
+    const { host, port } = link.conn.node;
+    const s = net.connect({ host, port }, () => s.end(serialize.cancel(link.conn.pid, link.conn.secretKey)));
+    s.on('error', () => s.destroy());
+    s.setTimeout(5000, () => s.destroy());
+  }
+
+  // ---------------------------------------------------------------- ending
+
+  /** A method, not a field read, so that TypeScript does not narrow `phase` across calls that close. */
+  private isClosed(): boolean {
+    return this.phase === Phase.Closed;
+  }
+
+  private fatal(err: ProxyError): void {
+    if (this.phase === Phase.Closed) return;
+    this.client.end(err.toFrame());
+    this.close();
+  }
+
+  close(): void {
+    if (this.phase === Phase.Closed) return;
+    const wasReady = this.phase === Phase.Ready;
+    this.phase = Phase.Closed;
+    this.held = null;
+    this.ctx.registry.remove(this);
+    for (const link of this.links.values()) {
+      const conn = link.conn;
+      conn.owner = null;
+      const clean = link.pendingZ === 0 && !link.copyIn && !conn.closed;
+      const pool = this.pool(link.node);
+      pool.release(conn, { reusable: clean, inTransaction: link.status !== TxStatus.Idle });
+    }
+    this.links.clear();
+    if (!this.client.destroyed) this.client.end();
+    this.log.info({ ready: wasReady }, 'client disconnected');
+  }
+}
+
+function anyWeightedReadable(nodes: readonly NodeState[]): boolean {
+  for (const n of nodes) if (readable(n) && n.weight > 0) return true;
+  return false;
+}
+
+function toClientError(node: NodeState, err: Error): Error {
+  if (err instanceof ProxyError) return err;
+  if (err instanceof BackendError) return new ProxyError(err.sqlstate, err.message);
+  return new ProxyError(SqlState.ConnectionFailure, `could not connect to node ${node.name}: ${err.message}`);
+}
+
+function commandCompleteFrame(tag: string): Buffer {
+  const body = Buffer.from(tag + '\0', 'utf8');
+  const b = Buffer.allocUnsafe(body.length + 5);
+  b[0] = BackendCode.CommandComplete;
+  b.writeInt32BE(body.length + 4, 1);
+  body.copy(b, 5);
+  return b;
+}
+
+/** NegotiateProtocolVersion: we speak 3.0 and none of the `_pq_` options the client asked for. */
+function negotiateProtocolVersion(unsupported: string[]): Buffer {
+  const names = unsupported.map((n) => Buffer.from(n + '\0', 'utf8'));
+  const len = 4 + 4 + 4 + names.reduce((s, b) => s + b.length, 0);
+  const b = Buffer.allocUnsafe(len + 1);
+  b[0] = BackendCode.NegotiateProtocolVersion;
+  b.writeInt32BE(len, 1);
+  b.writeInt32BE(0, 5);
+  b.writeInt32BE(unsupported.length, 9);
+  let o = 13;
+  for (const n of names) o += n.copy(b, o);
+  return b;
+}
+
+/** SET statements that give a backend connection the client's startup parameters. */
+export function buildReplaySql(params: Map<string, string>): string {
+  const sets: string[] = [];
+  for (const [k, v] of params) {
+    if (NOT_REPLAYED.has(k) || k.startsWith('_pq_.')) continue;
+    sets.push(`SET ${quoteIdent(k)} = ${quoteLiteral(v)}`);
+  }
+  const options = params.get('options');
+  if (options) for (const [k, v] of parseOptions(options)) sets.push(`SET ${quoteIdent(k)} = ${quoteLiteral(v)}`);
+  return sets.join('; ');
+}
+
+/** `options` startup parameter: `-c name=value` and `--name=value`, with backslash-escaped spaces. */
+export function parseOptions(options: string): [string, string][] {
+  const words: string[] = [];
+  let cur = '';
+  let inWord = false;
+  for (let i = 0; i < options.length; i++) {
+    const ch = options[i]!;
+    if (ch === '\\' && i + 1 < options.length) {
+      cur += options[++i];
+      inWord = true;
+    } else if (ch === ' ' || ch === '\t' || ch === '\n') {
+      if (inWord) words.push(cur);
+      cur = '';
+      inWord = false;
+    } else {
+      cur += ch;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(cur);
+  const out: [string, string][] = [];
+  for (let i = 0; i < words.length; i++) {
+    let setting: string | undefined;
+    const w = words[i]!;
+    if (w === '-c') setting = words[++i];
+    else if (w.startsWith('-c')) setting = w.slice(2);
+    else if (w.startsWith('--')) setting = w.slice(2);
+    if (!setting) continue;
+    const eq = setting.indexOf('=');
+    if (eq <= 0) continue;
+    out.push([setting.slice(0, eq).replace(/-/g, '_'), setting.slice(eq + 1)]);
+  }
+  return out;
+}
+
+function quoteIdent(s: string): string {
+  return '"' + s.replace(/"/g, '""') + '"';
+}
+
+function quoteLiteral(s: string): string {
+  return "'" + s.replace(/'/g, "''") + "'";
+}
+
+export { errorResponse };

@@ -1,0 +1,170 @@
+/**
+ * Incremental splitter of length-prefixed protocol messages.
+ *
+ * Regular messages are `type(1) length(4) body`; the first message of a client connection (startup, SSL or
+ * cancel request) has no type byte. Frames are handed out as offsets into `buf`, which is the caller's chunk
+ * whenever the frame lies wholly inside it, so nothing is copied in the common case. Only a frame split
+ * across chunks is assembled in a carry-over buffer.
+ */
+export class FrameError extends Error {
+  readonly code = 'FRAME';
+}
+
+export class Framer {
+  /** Buffer the current frame lives in (valid until the next call of `next`). */
+  buf: Buffer = EMPTY;
+  /** Frame type byte (0 for an untyped startup-phase frame). */
+  type = 0;
+  /** Offset of the frame's first byte (its type byte, or its length for untyped frames). */
+  start = 0;
+  /** Offset of the frame's body (after type and length). */
+  bodyStart = 0;
+  /** Offset one past the frame's last byte. */
+  end = 0;
+
+  private chunk: Buffer = EMPTY;
+  private pos = 0;
+  private carry: Buffer | null = null;
+  private carryLen = 0;
+  private untyped: boolean;
+
+  constructor(
+    private maxFrame: number,
+    untypedFirst = false,
+  ) {
+    this.untyped = untypedFirst;
+  }
+
+  /** The next frame is a startup-phase frame without a type byte (after an SSL/GSS refusal). */
+  expectUntyped(): void {
+    this.untyped = true;
+  }
+
+  setMaxFrame(bytes: number): void {
+    this.maxFrame = bytes;
+  }
+
+  /** Hand the framer a new chunk; call `next()` until it returns false before pushing again. */
+  push(chunk: Buffer): void {
+    this.chunk = chunk;
+    this.pos = 0;
+  }
+
+  /**
+   * Takes every byte not yet consumed (optionally starting with the current frame) out of the framer, e.g. to
+   * hold input while the session waits. The framer is left empty.
+   */
+  takeRest(includeCurrent: boolean): Buffer {
+    const parts: Buffer[] = [];
+    if (includeCurrent) {
+      if (this.buf === this.chunk && this.end === this.pos) this.pos = this.start;
+      else parts.push(Buffer.from(this.buf.subarray(this.start, this.end)));
+    }
+    if (this.pos < this.chunk.length) parts.push(this.chunk.subarray(this.pos));
+    if (this.carry !== null && this.carryLen > 0) parts.push(this.carry.subarray(0, this.carryLen));
+    this.carry = null;
+    this.carryLen = 0;
+    this.chunk = EMPTY;
+    this.pos = 0;
+    this.buf = EMPTY;
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  /** True while a partial frame is waiting for more bytes. */
+  get pending(): boolean {
+    return this.carryLen > 0;
+  }
+
+  /**
+   * Advance to the next complete frame. Returns false when the chunk is used up (a partial frame, if any,
+   * is kept for the next push). Throws FrameError for a length that cannot be valid.
+   */
+  next(): boolean {
+    const headerLen = this.untyped ? 4 : 5;
+    if (this.carryLen > 0) return this.nextFromCarry(headerLen);
+    const chunk = this.chunk;
+    const avail = chunk.length - this.pos;
+    if (avail === 0) return false;
+    if (avail < headerLen) {
+      this.stash(chunk, this.pos, chunk.length, headerLen);
+      this.pos = chunk.length;
+      return false;
+    }
+    const p = this.pos;
+    const len = this.untyped ? chunk.readInt32BE(p) : chunk.readInt32BE(p + 1);
+    const total = this.frameTotal(len, headerLen);
+    if (avail < total) {
+      this.stash(chunk, p, chunk.length, total);
+      this.pos = chunk.length;
+      return false;
+    }
+    this.buf = chunk;
+    this.type = this.untyped ? 0 : chunk[p]!;
+    this.start = p;
+    this.bodyStart = p + headerLen;
+    this.end = p + total;
+    this.pos = p + total;
+    this.untyped = false;
+    return true;
+  }
+
+  private nextFromCarry(headerLen: number): boolean {
+    const chunk = this.chunk;
+    // Complete the header first, then the body, taking only what this frame needs from the chunk.
+    if (this.carryLen < headerLen) {
+      const take = Math.min(headerLen - this.carryLen, chunk.length - this.pos);
+      this.append(chunk, this.pos, this.pos + take);
+      this.pos += take;
+      if (this.carryLen < headerLen) return false;
+    }
+    const carry = this.carry!;
+    const len = this.untyped ? carry.readInt32BE(0) : carry.readInt32BE(1);
+    const total = this.frameTotal(len, headerLen);
+    if (this.carryLen < total) {
+      const take = Math.min(total - this.carryLen, chunk.length - this.pos);
+      this.append(chunk, this.pos, this.pos + take);
+      this.pos += take;
+      if (this.carryLen < total) return false;
+    }
+    this.buf = this.carry!;
+    this.type = this.untyped ? 0 : this.buf[0]!;
+    this.start = 0;
+    this.bodyStart = headerLen;
+    this.end = total;
+    this.untyped = false;
+    // The assembled frame stays valid until the next call; a new carry buffer is made for the next split
+    // frame, so that views handed out of this one are never overwritten.
+    this.carry = null;
+    this.carryLen = 0;
+    return true;
+  }
+
+  private frameTotal(len: number, headerLen: number): number {
+    const total = len + headerLen - 4;
+    if (len < 4 || total > this.maxFrame) {
+      throw new FrameError(len < 4 ? `invalid message length ${len}` : `message of ${total} bytes exceeds the limit of ${this.maxFrame}`);
+    }
+    return total;
+  }
+
+  private stash(src: Buffer, from: number, to: number, expected: number): void {
+    this.carry = Buffer.allocUnsafe(Math.max(expected, 64));
+    this.carryLen = 0;
+    this.append(src, from, to);
+  }
+
+  private append(src: Buffer, from: number, to: number): void {
+    const n = to - from;
+    if (n <= 0) return;
+    let carry = this.carry!;
+    if (this.carryLen + n > carry.length) {
+      const grown = Buffer.allocUnsafe(Math.max(carry.length * 2, this.carryLen + n));
+      carry.copy(grown, 0, 0, this.carryLen);
+      carry = this.carry = grown;
+    }
+    src.copy(carry, this.carryLen, from, to);
+    this.carryLen += n;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

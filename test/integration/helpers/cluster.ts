@@ -1,0 +1,57 @@
+// Cluster access for integration tests: the shared cluster built by global-setup.ts, and
+// throwaway clusters for tests that kill, stop or promote nodes.
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { type ClusterInfo, type ClusterOptions, type ClusterUser, LocalCluster } from '../../../src/devcluster/cluster.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    cluster: ClusterInfo;
+  }
+}
+
+/** The cluster shared by all integration test files (1 primary + 2 standbys). Do not stop, kill or promote its nodes. */
+export function sharedCluster(): ClusterInfo {
+  return inject('cluster');
+}
+
+/** A LocalCluster handle on the shared cluster, for query() and waitForReplay(). */
+export async function sharedClusterHandle(): Promise<LocalCluster> {
+  const info = sharedCluster();
+  const c = await LocalCluster.open(info.dir);
+  if (!c) throw new Error(`shared cluster state missing in ${info.dir}`);
+  return c;
+}
+
+/** A connected node-postgres client to node `i` of `info` (default: app user, database app). Caller ends it. */
+export async function connectNode(
+  info: ClusterInfo,
+  i: number,
+  user: ClusterUser = info.users.app,
+  database: string = info.database,
+): Promise<pg.Client> {
+  const n = info.nodes[i];
+  if (!n) throw new RangeError(`no node ${i}`);
+  const client = new pg.Client({
+    host: n.host,
+    port: n.port,
+    user: user.name,
+    password: user.password,
+    database,
+    connectionTimeoutMillis: 10_000,
+  });
+  await client.connect();
+  return client;
+}
+
+/**
+ * A cluster of its own (own directory under os.tmpdir(), own free ports) for tests that
+ * break nodes. The caller must `await cluster.down({ purge: true })`, typically in afterAll.
+ */
+export async function throwawayCluster(opts: Omit<ClusterOptions, 'dir' | 'basePort'> = {}): Promise<LocalCluster> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pgproxy-throwaway-'));
+  return LocalCluster.up({ standbys: 2, ...opts, dir, basePort: 0 });
+}
