@@ -16,7 +16,7 @@ import type { BackendConnection, BackendOwner } from './pool/backend.js';
 import type { NodeState } from './pool/topology.js';
 import type { ProxyContext } from './context.js';
 import { pickReadNode, readable } from './router/balancer.js';
-import { classify } from './router/classify.js';
+import { classify, type StatementFacts } from './router/classify.js';
 import { routeClassification, type Route } from './router/policy.js';
 import { randomSalt, verifyMd5Response, isMd5Hash } from './wire/auth/md5.js';
 import { ScramServer, scramVerifierFromSecret, SCRAM_MECHANISM } from './wire/auth/scram.js';
@@ -74,6 +74,8 @@ interface TrackedStatement {
   route: Route;
   /** A copy of the client's Parse message, injected on backends that have not seen it. */
   parse: Buffer;
+  /** The statement changes session state: its text, replayed on other backends once it succeeded. */
+  setting: string | null;
 }
 
 /** A backend connection held by this session, with the state of the replies it owes. */
@@ -87,6 +89,16 @@ class Link implements ReplyHandler {
   copyIn = false;
   /** Only plain reads ran here (a returned connection then needs no DISCARD ALL). */
   onlyReads = true;
+  /** How many of the session's recorded settings this backend has applied. */
+  appliedSettings = 0;
+  /** Session settings sent since the client's last ReadyForQuery on this link, applied once they succeed. */
+  segmentSettings: string[] | null = null;
+  /** An ErrorResponse arrived since the client's last ReadyForQuery on this link. */
+  segmentError = false;
+  /** Status before the current segment (to see a transaction end). */
+  statusBefore: number = TxStatus.Idle;
+  /** The segment rolls back (ROLLBACK, ROLLBACK TO): settings made in it are not kept. */
+  segmentRollback = false;
 
   constructor(
     readonly session: Session,
@@ -132,6 +144,7 @@ class Link implements ReplyHandler {
         return true;
       }
       case BackendCode.ErrorResponse:
+        this.segmentError = true;
         // In the extended protocol the backend skips everything up to Sync after an error.
         if ((head & KIND) !== E_QUERY) while ((this.peek() & KIND) === E_PARSE || (this.peek() & KIND) === E_CLOSE) this.shift();
         return true;
@@ -197,6 +210,10 @@ export class Session implements BackendOwner {
   /** The session's load-balance node for reads (pgpool's session-level load balancing). */
   private readNodeId: number | null = null;
   private readonly statements = new Map<string, TrackedStatement>();
+  /** Session settings (SET, RESET, DISCARD...) that took effect, in order: replayed on every other backend. */
+  private readonly settings: string[] = [];
+  /** Settings made inside the open transaction: recorded at COMMIT, dropped at ROLLBACK. */
+  private pendingSettings: string[] = [];
 
   /** Set while an extended batch failed in pgproxy itself: everything up to Sync is discarded. */
   private skipToSync = false;
@@ -475,9 +492,9 @@ export class Session implements BackendOwner {
       case FrontendCode.Parse:
         return this.onParse();
       case FrontendCode.Bind:
-        return this.onBindOrDescribe(bindStatementName(f.buf, f.bodyStart, f.end));
+        return this.onBindOrDescribe(bindStatementName(f.buf, f.bodyStart, f.end), true);
       case FrontendCode.Describe:
-        if (f.buf[f.bodyStart] === 0x53) return this.onBindOrDescribe(targetName(f.buf, f.bodyStart, f.end));
+        if (f.buf[f.bodyStart] === 0x53) return this.onBindOrDescribe(targetName(f.buf, f.bodyStart, f.end), false);
         return this.forwardToCurrent();
       case FrontendCode.Execute:
       case FrontendCode.Flush:
@@ -516,6 +533,9 @@ export class Session implements BackendOwner {
     }
     if (link === null) return false;
     this.beforeSend(link, route);
+    const setting = settingsOf(sql, classification.statements);
+    if (setting !== null) (link.segmentSettings ??= []).push(setting);
+    if (classification.statements.some((st) => st.tx?.op === 'rollback' || st.tx?.op === 'rollback_to')) link.segmentRollback = true;
     this.forward(link);
     link.expect(E_QUERY);
     this.unitOpen = false;
@@ -526,7 +546,8 @@ export class Session implements BackendOwner {
     const f = this.framer;
     const msg = parseParse(f.buf, f.bodyStart, f.end);
     if (this.abortedTx) return this.answerInAbortedTx(null, false);
-    const route = routeClassification(classify(msg.sql), this.ctx.router);
+    const classification = classify(msg.sql);
+    const route = routeClassification(classification, this.ctx.router);
     let link: Link | null;
     try {
       link = this.linkFor(route, this.unitOpen);
@@ -534,7 +555,8 @@ export class Session implements BackendOwner {
       return this.answerError(err as Error, false);
     }
     if (link === null) return false;
-    const stmt: TrackedStatement = { sql: msg.sql, route, parse: Buffer.from(f.buf.subarray(f.start, f.end)) };
+    const setting = settingsOf(msg.sql, classification.statements);
+    const stmt: TrackedStatement = { sql: msg.sql, route, parse: Buffer.from(f.buf.subarray(f.start, f.end)), setting };
     this.statements.set(msg.name, stmt);
     this.beforeSend(link, route);
     const prepared = link.conn.prepared;
@@ -551,7 +573,7 @@ export class Session implements BackendOwner {
   }
 
   /** Bind, or Describe of a statement: runs where the statement is, re-preparing it there when needed. */
-  private onBindOrDescribe(name: string): boolean {
+  private onBindOrDescribe(name: string, isBind: boolean): boolean {
     if (this.abortedTx) return this.answerInAbortedTx(null, false);
     const stmt = this.statements.get(name);
     let link: Link | null;
@@ -568,6 +590,7 @@ export class Session implements BackendOwner {
         this.inject(link, stmt.parse, E_PARSE | INJECTED);
         link.conn.prepared.set(name, stmt.sql);
       }
+      if (isBind && stmt.setting !== null) (link.segmentSettings ??= []).push(stmt.setting);
     }
     this.forward(link);
     this.unitOpen = true;
@@ -640,6 +663,7 @@ export class Session implements BackendOwner {
   }
 
   private beforeSend(link: Link, route: Route): void {
+    if (link.appliedSettings < this.settings.length) this.replaySettings(link);
     if (route.target === 'primary' || route.reads === 0) link.onlyReads = false;
     if (route.reads > 0) link.node.selectCount += route.reads;
     if (!link.onlyReads) link.conn.needsReset = true;
@@ -653,7 +677,8 @@ export class Session implements BackendOwner {
     const cur = this.cur;
     // Inside a batch, a statement that can run where the batch runs stays there: the batch is one implicit
     // transaction, and splitting it needlessly would break that.
-    if (withinUnit && cur && (route.target === 'read' || cur.node.role === 'primary') && cur.node.up) return cur;
+    if (withinUnit && cur && (route.target !== 'primary' || cur.node.role === 'primary') && cur.node.up) return cur;
+    if (route.target === 'any' && cur && !cur.conn.closed && cur.node.up) return this.switchTo(cur);
     const node = route.target === 'primary' ? this.primaryNode() : this.readNode();
     return this.linkOnNode(node);
   }
@@ -729,6 +754,35 @@ export class Session implements BackendOwner {
     if (link === null) return null;
     this.cur = link;
     return link;
+  }
+
+  /** Brings a backend up to date with the session's settings, in one Query whose replies the client never sees. */
+  private replaySettings(link: Link): void {
+    const pending = this.settings.slice(link.appliedSettings);
+    link.appliedSettings = this.settings.length;
+    link.onlyReads = false;
+    link.conn.needsReset = true;
+    const resets = pending.some(resetsEverything);
+    this.inject(link, queryMessage(pending.join(';\n')), E_QUERY | INJECTED);
+    if (resets) {
+      link.conn.prepared.clear();
+      // DISCARD ALL / RESET ALL also undid the client's startup parameters on that backend.
+      if (this.replaySignature !== '') this.inject(link, queryMessage(this.replayParams), E_QUERY | INJECTED);
+    }
+  }
+
+  /** Settings of a segment that succeeded: recorded, and known to be applied on the backend that ran them. */
+  private commitSettings(link: Link, list: string[]): void {
+    const upToDate = link.appliedSettings === this.settings.length;
+    for (const sql of list) {
+      this.settings.push(sql);
+      if (resetsEverything(sql)) {
+        link.conn.prepared.clear();
+        this.statements.clear();
+        link.conn.appliedParams = '';
+      }
+    }
+    if (upToDate) link.appliedSettings = this.settings.length;
   }
 
   private addLink(node: NodeState, conn: BackendConnection): Link {
@@ -851,6 +905,23 @@ export class Session implements BackendOwner {
   /** A ReadyForQuery arrived on `link`; `injected` when it answers pgproxy's own Sync or Query. */
   onLinkReady(link: Link, injected: boolean): void {
     if (!injected) {
+      const before = link.statusBefore;
+      const after = link.status;
+      const list = link.segmentError ? null : link.segmentSettings;
+      if (before === TxStatus.Idle && after === TxStatus.Idle) {
+        if (list && !link.segmentRollback) this.commitSettings(link, list);
+      } else {
+        if (list) this.pendingSettings.push(...list);
+        if (after === TxStatus.Idle) {
+          // The transaction ended: COMMIT keeps what it set, ROLLBACK (or a failed transaction) drops it.
+          if (before === TxStatus.InTransaction && !link.segmentRollback && !link.segmentError) this.commitSettings(link, this.pendingSettings);
+          this.pendingSettings = [];
+        }
+      }
+      link.segmentSettings = null;
+      link.segmentError = false;
+      link.segmentRollback = false;
+      link.statusBefore = after;
       this.txStatus = link.status;
       if (link.status !== TxStatus.Idle) this.txLink = link;
       else if (this.txLink === link) this.txLink = null;
@@ -930,6 +1001,38 @@ export class Session implements BackendOwner {
     if (!this.client.destroyed) this.client.end();
     this.log.info({ ready: wasReady }, 'client disconnected');
   }
+}
+
+/**
+ * The session-state change a statement list makes, as SQL to replay elsewhere, or null. SET LOCAL and
+ * SET TRANSACTION stay with their transaction and are never replayed.
+ */
+function settingsOf(sql: string, statements: readonly StatementFacts[]): string | null {
+  let any = false;
+  let all = true;
+  for (const st of statements) {
+    if (st.kind === 'empty') continue;
+    const persistent = st.kind === 'session' && st.session !== null && !st.session.local && st.session.name !== 'transaction';
+    if (persistent) any = true;
+    else all = false;
+  }
+  if (!any) return null;
+  if (all) return sql;
+  // Mixed with other statements: rebuild just the settings.
+  const parts: string[] = [];
+  for (const st of statements) {
+    const s = st.session;
+    if (st.kind !== 'session' || s === null || s.local || s.name === 'transaction') continue;
+    if (s.op === 'set' && s.name && s.value !== null) parts.push(`SET ${s.name} TO ${s.value}`);
+    else if (s.op === 'reset' && s.name) parts.push(`RESET ${s.name}`);
+    else if (s.op === 'reset_all') parts.push('RESET ALL');
+    else if (s.op === 'discard') parts.push('DISCARD ALL');
+  }
+  return parts.length > 0 ? parts.join('; ') : null;
+}
+
+function resetsEverything(sql: string): boolean {
+  return /\b(discard\s+all|reset\s+all)\b/i.test(sql);
 }
 
 function anyWeightedReadable(nodes: readonly NodeState[]): boolean {

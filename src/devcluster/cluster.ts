@@ -96,6 +96,8 @@ interface ClusterState {
   info: ClusterInfo;
   synchronousStandby: boolean;
   createdAt: string;
+  /** False while creation runs: an interrupted creation is torn down and redone by the next up(). */
+  complete?: boolean;
 }
 
 /** An error about one node, with the tail of its server log. */
@@ -170,6 +172,12 @@ async function mkdirTraversable(p: string): Promise<void> {
   await chmod(p, 0o755);
 }
 
+async function emptyDir(dir: string): Promise<void> {
+  for (const e of await readdir(dir).catch(() => [] as string[])) {
+    await rm(path.join(dir, e), { recursive: true, force: true });
+  }
+}
+
 async function tail(file: string, lines = LOG_TAIL_LINES): Promise<string> {
   try {
     const fh = await openFile(file, 'r');
@@ -217,10 +225,16 @@ export class LocalCluster {
     const log = opts.logger ?? silentLogger;
     const requested = path.resolve(opts.dir ?? DEFAULT_CLUSTER_DIR);
     const existing = await findState(requested);
-    if (existing) {
+    if (existing && existing.complete !== false) {
       const c = new LocalCluster(existing, opts.logger, opts.timeoutMs);
       await c.resume(opts);
       return c;
+    }
+    if (existing) {
+      log.warn({ dir: existing.info.dir }, 'found a cluster whose creation was interrupted; rebuilding it');
+      await new LocalCluster(existing, opts.logger, opts.timeoutMs).stopAll('immediate').catch(() => undefined);
+      await emptyDir(existing.info.dir);
+      return LocalCluster.create(requested, existing.info.dir, opts, log);
     }
     const dir = await LocalCluster.chooseDir(requested, log);
     return LocalCluster.create(requested, dir, opts, log);
@@ -306,6 +320,7 @@ export class LocalCluster {
     log.info({ dir, binDir, ports, standbys }, `creating PostgreSQL dev cluster in ${dir}`);
 
     try {
+      await c.writeState(false);
       for (const n of nodes) {
         const nodeDir = path.dirname(n.dataDir);
         await mkdir(nodeDir, { mode: 0o700 });
@@ -317,18 +332,14 @@ export class LocalCluster {
       await c.setupRoles();
       await c.createStandbys();
       if (opts.synchronousStandby) await c.setSynchronous(true);
-      await c.writeState();
+      await c.writeState(true);
       log.info({ dir, ms: Date.now() - started }, `cluster up: ${c.describePorts()}`);
       return c;
     } catch (err) {
       // Leave nothing half-built behind: stop what runs and remove what we made.
       await c.stopAll('immediate').catch(() => undefined);
       if (createdDir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-      else {
-        for (const e of await readdir(dir).catch(() => [] as string[])) {
-          await rm(path.join(dir, e), { recursive: true, force: true }).catch(() => undefined);
-        }
-      }
+      else await emptyDir(dir).catch(() => undefined);
       throw err;
     }
   }
@@ -355,13 +366,14 @@ export class LocalCluster {
     return this.info.nodes.map((n) => `${n.name}=${n.port}`).join(' ');
   }
 
-  private async writeState(): Promise<void> {
+  private async writeState(complete = true): Promise<void> {
     const state: ClusterState = {
       version: 1,
       requestedDir: this.requestedDir,
       info: this.info,
       synchronousStandby: this.synchronousStandby,
       createdAt: new Date().toISOString(),
+      complete,
     };
     const prev = await readState(this.info.dir).catch(() => null);
     if (prev) state.createdAt = prev.createdAt;
@@ -418,6 +430,7 @@ export class LocalCluster {
     await this.writeNodeConf(0, true);
     const hba = path.join(n.dataDir, 'pg_hba.conf');
     await writeFile(hba, hbaConf(this.info.users), { mode: 0o600 });
+    await chownToServer(hba);
   }
 
   private async setupRoles(): Promise<void> {
@@ -593,8 +606,11 @@ export class LocalCluster {
         // A suspended postmaster would only make us wait for a connect timeout.
         if (pid === null || this.suspended.has(i) || isStopped(pid)) return down;
         try {
-          const rows = await this.probe<{ r: boolean; lsn: string | null }>(i, `SELECT pg_is_in_recovery() AS r,
-                    CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn`);
+          const rows = await this.probe<{ r: boolean; lsn: string | null }>(
+            i,
+            `SELECT pg_is_in_recovery() AS r,
+                    CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn`,
+          );
           const row = rows[0];
           return { ...down, up: true, inRecovery: row?.r ?? null, lsn: row?.lsn ?? null };
         } catch {
@@ -699,7 +715,10 @@ export class LocalCluster {
     let missing = names;
     while (Date.now() < deadline) {
       try {
-        const rows = await this.probe<{ application_name: string }>(p, `SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'`);
+        const rows = await this.probe<{ application_name: string }>(
+          p,
+          `SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'`,
+        );
         const streaming = new Set(rows.map((r) => r.application_name));
         missing = names.filter((name) => !streaming.has(name));
         if (missing.length === 0) return;
@@ -841,9 +860,9 @@ export class LocalCluster {
   async waitForReplay(timeoutMs: number = this.timeoutMs): Promise<void> {
     const st = await this.status();
     const targets = new Map<number, bigint>(); // upstream port -> its LSN now
-    for (const s of st) {
+    for (const [i, s] of st.entries()) {
       if (s.up && s.inRecovery === false) {
-        const rows = await this.probe<{ lsn: string }>(this.info.nodes.findIndex((n) => n.name === s.name), 'SELECT pg_current_wal_lsn()::text AS lsn');
+        const rows = await this.probe<{ lsn: string }>(i, 'SELECT pg_current_wal_lsn()::text AS lsn');
         targets.set(s.port, lsnToBigInt(rows[0]?.lsn ?? '0/0'));
       }
     }

@@ -62,7 +62,7 @@ const KEYWORD_SPEC = [
   ['comment', 0], ['grant', 1], ['revoke', 0], ['security', 0], ['label', 0], ['refresh', 0], ['reindex', 1],
   ['cluster', 1], ['vacuum', 1], ['analyze', 1], ['analyse', 1], ['checkpoint', 0], ['begin', 0], ['start', 0],
   ['commit', 0], ['end', 1], ['rollback', 0], ['abort', 0], ['savepoint', 0], ['release', 0], ['prepare', 0],
-  ['prepared', 0], ['set', 1], ['reset', 0], ['discard', 0], ['lock', 0], ['call', 0], ['do', 1], ['listen', 0],
+  ['prepared', 0], ['set', 1], ['reset', 1], ['discard', 0], ['lock', 0], ['call', 0], ['do', 1], ['listen', 0],
   ['notify', 0], ['unlisten', 0], ['execute', 0], ['deallocate', 0], ['declare', 0], ['fetch', 1], ['move', 0],
   ['close', 0], ['load', 0], ['import', 0], ['reassign', 0], ['owned', 0], ['system', 0],
   // transaction and session words
@@ -75,7 +75,7 @@ const KEYWORD_SPEC = [
   // query structure
   ['into', 1], ['for', 1], ['key', 1], ['share', 0], ['nowait', 0], ['of', 1], ['on', 1], ['in', 1], ['hold', 0],
   ['without', 0], ['cursor', 0], ['binary', 1], ['scroll', 0], ['insensitive', 0], ['asensitive', 0], ['or', 1],
-  ['replace', 0], ['unique', 1], ['unlogged', 0], ['global', 0], ['materialized', 0], ['view', 0], ['index', 0],
+  ['replace', 0], ['unique', 1], ['unlogged', 0], ['global', 0], ['materialized', 1], ['view', 0], ['index', 0],
   ['sequence', 0], ['function', 0], ['procedure', 0], ['aggregate', 0], ['routine', 0], ['trigger', 0],
   ['type', 0], ['domain', 0], ['foreign', 1], ['event', 0], ['access', 0], ['text', 0], ['search', 0],
   ['user', 1], ['mapping', 0], ['operator', 1], ['class', 0], ['family', 0], ['recursive', 0], ['cycle', 0],
@@ -85,7 +85,7 @@ const KEYWORD_SPEC = [
   ['verbose', 1], ['true', 1], ['false', 1], ['default', 1], ['conflict', 1], ['statistics', 0],
   ['collation', 1], ['then', 1], ['matched', 0], ['rule', 0], ['policy', 0], ['concurrently', 1],
   ['trusted', 0], ['procedural', 0], ['large', 0], ['object', 0], ['data', 0], ['wrapper', 0], ['privileges', 0],
-  ['method', 0], ['conversion', 0], ['after', 0], ['before', 0], ['instead', 0],
+  ['method', 0], ['conversion', 0], ['after', 0], ['before', 0], ['instead', 1],
   // never function names when followed by '(' (reserved and col_name keywords, typmod types, syntax words)
   ['any', 1], ['array', 1], ['asc', 1], ['asymmetric', 1], ['both', 1], ['case', 1], ['cast', 1], ['check', 1],
   ['collate', 1], ['column', 1], ['constraint', 1], ['current_catalog', 1], ['current_date', 1],
@@ -106,7 +106,7 @@ const KEYWORD_SPEC = [
   ['sets', 1], ['options', 1], ['exclude', 1], ['enum', 1], ['identity', 1], ['varying', 1], ['like', 1],
   ['ilike', 1], ['similar', 1], ['is', 1], ['isnull', 1], ['notnull', 1], ['overlaps', 1], ['cross', 1],
   ['inner', 1], ['outer', 1], ['natural', 1], ['full', 1], ['timestamptz', 1], ['timetz', 1], ['varbit', 1],
-  ['bpchar', 1],
+  ['bpchar', 1], ['also', 1], ['columns', 1], ['nested', 1], ['first', 1], ['next', 1], ['second', 1],
 ] as const satisfies readonly (readonly [string, 0 | 1])[];
 
 export type Keyword = (typeof KEYWORD_SPEC)[number][0];

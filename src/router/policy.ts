@@ -46,7 +46,9 @@ export function primaryReason(f: StatementFacts, rules: RouterRules): string | n
     case 'transaction':
       return 'transaction';
     case 'session':
-      return 'session setting';
+      // Settings run where the session is and are replayed elsewhere; only asking for a writable or
+      // serializable transaction needs the primary.
+      return f.txCharacteristics !== null && (f.txCharacteristics.readWrite || f.txCharacteristics.serializable) ? 'read-write or serializable transaction' : null;
     case 'utility':
       return 'utility';
     case 'unknown':
@@ -79,5 +81,5 @@ export function routeClassification(c: Classification, rules: RouterRules): Rout
     if (f.kind === 'read') reads++;
   }
   if (reason !== null) return { target: 'primary', reason, reads };
-  return { target: statements === 0 ? 'any' : 'read', reason: '', reads };
+  return { target: reads === 0 || statements === 0 ? 'any' : 'read', reason: '', reads };
 }

@@ -60,8 +60,9 @@ export class Framer {
       if (this.buf === this.chunk && this.end === this.pos) this.pos = this.start;
       else parts.push(Buffer.from(this.buf.subarray(this.start, this.end)));
     }
-    if (this.pos < this.chunk.length) parts.push(this.chunk.subarray(this.pos));
+    // A pending partial frame came before the chunk pushed since (push() before next() completed it).
     if (this.carry !== null && this.carryLen > 0) parts.push(this.carry.subarray(0, this.carryLen));
+    if (this.pos < this.chunk.length) parts.push(this.chunk.subarray(this.pos));
     this.carry = null;
     this.carryLen = 0;
     this.chunk = EMPTY;

@@ -1,6 +1,6 @@
 // Cluster access for integration tests: the shared cluster built by global-setup.ts, and
 // throwaway clusters for tests that kill, stop or promote nodes.
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -47,11 +47,22 @@ export async function connectNode(
   return client;
 }
 
+/** Directory under which global-setup.ts looks for throwaway clusters left running. */
+export const THROWAWAY_SUBDIR = 'throwaway';
+
 /**
- * A cluster of its own (own directory under os.tmpdir(), own free ports) for tests that
- * break nodes. The caller must `await cluster.down({ purge: true })`, typically in afterAll.
+ * A cluster of its own (own directory, own free ports) for tests that break nodes. The caller
+ * must `await cluster.down({ purge: true })`, typically in afterAll; one forgotten is stopped
+ * and removed by the global teardown (its directory lives inside the shared cluster's).
  */
 export async function throwawayCluster(opts: Omit<ClusterOptions, 'dir' | 'basePort'> = {}): Promise<LocalCluster> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pgproxy-throwaway-'));
+  let root: string;
+  try {
+    root = path.join(inject('cluster').dir, THROWAWAY_SUBDIR);
+  } catch {
+    root = os.tmpdir(); // not under our global setup
+  }
+  await mkdir(root, { recursive: true, mode: 0o755 });
+  const dir = await mkdtemp(path.join(root, 'pgproxy-throwaway-'));
   return LocalCluster.up({ standbys: 2, ...opts, dir, basePort: 0 });
 }
