@@ -6,6 +6,7 @@ import { SessionRegistry, type ProxyContext } from './context.js';
 import { errorResponse } from './wire/backend.js';
 import { SqlState } from './wire/codes.js';
 import { HealthChecker } from './pool/health.js';
+import { backendSecretProblems, staticSecretProblems } from './pool/login-check.js';
 import { PoolManager } from './pool/manager.js';
 import { Topology } from './pool/topology.js';
 import { compileRouterRules } from './router/policy.js';
@@ -22,7 +23,11 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
+export class StartupError extends Error {}
+
 export async function startProxy(config: Config, log: Logger): Promise<RunningProxy> {
+  const problems = staticSecretProblems(config);
+  if (problems.length > 0) throw new StartupError(problems.join('\n'));
   const topology = new Topology(config.backends.map((b) => ({ ...b })));
   const pools = new PoolManager(
     {
@@ -53,12 +58,23 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
       if (node?.up) topology.markDown(nodeId, reason);
     },
   };
-  topology.on('change', (change: { node: string; from: string; to: string }, node: { id: number; up: boolean }) => {
-    log.warn({ node: change.node, from: change.from, to: change.to }, 'node state changed');
+  topology.on('change', (change: { node: string; from: string; to: string; first: boolean }, node: { id: number; up: boolean }) => {
+    const fields = { node: change.node, from: change.from, to: change.to };
+    if (change.first) log.info(fields, 'node discovered');
+    else log.warn(fields, 'node state changed');
     if (!node.up) pools.closeIdleOn(node.id);
   });
 
   await health.start();
+  const firstUp = topology.primary() ?? topology.nodes.find((n) => n.up);
+  if (firstUp) {
+    const loginProblems = await backendSecretProblems(config, firstUp);
+    if (loginProblems.length > 0) {
+      await health.stop();
+      pools.close();
+      throw new StartupError(loginProblems.join('\n'));
+    }
+  }
   for (const n of topology.nodes) log.info({ node: n.name, host: n.host, port: n.port, up: n.up, role: n.role, weight: n.weight }, 'node');
   if (!topology.primary()) log.warn('no primary found yet; writes will fail until one is');
 

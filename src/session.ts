@@ -314,7 +314,7 @@ export class Session implements BackendOwner {
     if (f.end - f.start < 8) throw new FrameError('startup packet too short');
     const code = buf.readInt32BE(f.start + 4);
     if (code === SSL_REQUEST_CODE || code === GSSENC_REQUEST_CODE) {
-      if (f.pending || f.end !== f.buf.length) throw new FrameError('unexpected data after encryption request');
+      if (f.buffered > 0) throw new FrameError('unexpected data after encryption request');
       this.client.write(SSL_REFUSED);
       f.expectUntyped();
       return;
@@ -1012,7 +1012,7 @@ function settingsOf(sql: string, statements: readonly StatementFacts[]): string 
   let all = true;
   for (const st of statements) {
     if (st.kind === 'empty') continue;
-    const persistent = st.kind === 'session' && st.session !== null && !st.session.local && st.session.name !== 'transaction';
+    const persistent = st.kind === 'session' && st.session !== null && !st.session.local;
     if (persistent) any = true;
     else all = false;
   }
@@ -1022,11 +1022,12 @@ function settingsOf(sql: string, statements: readonly StatementFacts[]): string 
   const parts: string[] = [];
   for (const st of statements) {
     const s = st.session;
-    if (st.kind !== 'session' || s === null || s.local || s.name === 'transaction') continue;
+    if (st.kind !== 'session' || s === null || s.local) continue;
     if (s.op === 'set' && s.name && s.value !== null) parts.push(`SET ${s.name} TO ${s.value}`);
     else if (s.op === 'reset' && s.name) parts.push(`RESET ${s.name}`);
     else if (s.op === 'reset_all') parts.push('RESET ALL');
-    else if (s.op === 'discard') parts.push('DISCARD ALL');
+    else if (s.op === 'discard') parts.push(`DISCARD ${s.value ?? 'ALL'}`);
+    else if (s.op === 'set_session_characteristics') return sql; // rebuilding it is not worth it: replay the whole text
   }
   return parts.length > 0 ? parts.join('; ') : null;
 }

@@ -21,7 +21,7 @@ export async function demoCommand(args: string[], log: Logger): Promise<number> 
     [
       '',
       `pgproxy is listening on ${proxy.host}:${proxy.port}, in front of:`,
-      ...cluster.info.nodes.map((n, i) => `  ${n.name}  ${n.host}:${n.port}  ${i === 0 ? 'primary (weight 0)' : 'standby (weight 1)'}`),
+      ...proxy.context.topology.nodes.map((n) => `  ${n.name}  ${n.host}:${n.port}  ${n.up ? n.role : 'down'} (weight ${n.weight})`),
       '',
       'Connect with:',
       `  PGPASSWORD=${app.password} psql "host=${proxy.host} port=${proxy.port} user=${app.name} dbname=${cluster.info.database}"`,

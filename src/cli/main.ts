@@ -1,8 +1,9 @@
 /** pgproxy command line: start | demo | cluster | check | md5. */
 import { ConfigError, loadConfigFile } from '../config/load.js';
 import { createLogger } from '../log.js';
-import { startProxy } from '../server.js';
+import { startProxy, StartupError } from '../server.js';
 import { md5PasswordHash } from '../wire/auth/md5.js';
+import { staticSecretProblems } from '../pool/login-check.js';
 import { clusterCommand } from './cluster.js';
 import { demoCommand } from './demo.js';
 
@@ -34,7 +35,12 @@ async function main(argv: string[]): Promise<number> {
       return clusterCommand(args, createLogger(process.env.PGPROXY_LOG_LEVEL ?? 'info'));
     case 'check': {
       const file = valueOf(args, '--config') ?? 'pgproxy.yaml';
-      loadConfigFile(file);
+      const config = loadConfigFile(file);
+      const problems = staticSecretProblems(config);
+      if (problems.length > 0) {
+        process.stderr.write(`${file}: ${problems.join('\n')}\n`);
+        return 1;
+      }
       process.stdout.write(`${file}: ok\n`);
       return 0;
     }
@@ -77,6 +83,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof ConfigError) process.stderr.write(`pgproxy: invalid configuration\n${err.message}\n`);
+    else if (err instanceof StartupError) process.stderr.write(`pgproxy: cannot start\n${err.message}\n`);
     else process.stderr.write(`pgproxy: ${(err as Error).stack ?? String(err)}\n`);
     process.exitCode = 1;
   },

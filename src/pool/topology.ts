@@ -34,6 +34,8 @@ export interface TopologyChange {
   node: string;
   from: string;
   to: string;
+  /** The node's first check: discovery, not a change. */
+  first: boolean;
 }
 
 export class Topology extends EventEmitter {
@@ -83,6 +85,7 @@ export class Topology extends EventEmitter {
   /** Records a node's state; emits 'change' when up/down or role changed. */
   setNodeState(id: number, up: boolean, role: NodeRole, error: string | null): void {
     const n = this.nodes[id]!;
+    const first = n.lastCheck === null;
     n.lastCheck = new Date();
     n.lastError = error;
     const before = describe(n);
@@ -90,7 +93,7 @@ export class Topology extends EventEmitter {
       n.up = up;
       if (up) n.role = role;
       n.lastStatusChange = new Date();
-      const change: TopologyChange = { node: n.name, from: before, to: describe(n) };
+      const change: TopologyChange = { node: n.name, from: first ? 'unknown' : before, to: describe(n), first };
       this.emit('change', change, n);
     }
   }

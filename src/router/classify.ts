@@ -14,6 +14,10 @@
  * - Plain EXPLAIN is kind 'read' but carries the explained statement's facts (functions, relations, locking,
  *   writableCte, selectInto, prepared): a policy that looks at them errs towards the primary.
  * - For DDL, locking/writableCte/selectInto are always false (a CREATE POLICY ... FOR UPDATE is not a lock).
+ * - GUC names are lowercased even when quoted (PostgreSQL compares them case-insensitively); function and
+ *   relation names keep a quoted part's case.
+ * - Additions to the brief: TxFacts.chain and TxFacts.gid, StatementFacts.preparedKind, DISCARD's target in
+ *   SessionFacts.value, classifyCacheStats() / clearClassifyCache().
  */
 import { KEYWORD_FLAGS, KEYWORDS, KwFlag, Lexer, StmtFlag, TokenType, type Keyword } from './lexer.js';
 
@@ -146,9 +150,12 @@ let S: Int32Array = lx.starts;
 let E: Int32Array = lx.ends;
 let KW: Uint16Array = lx.kws;
 let lim = 0;
-/** Per-token marks set by structural parsing. */
-let marks = new Uint8Array(256);
-const MARK_NOT_FUNCTION = 1;
+/**
+ * Per-token marks set by structural parsing: a token is marked "not a function name" when its entry equals the
+ * current generation (bumped per statement, so nothing needs clearing).
+ */
+let marks = new Uint32Array(256);
+let markGen = 1;
 
 const MAX_DEPTH = 64;
 const fromList = new Uint8Array(MAX_DEPTH); // per paren depth: inside a FROM (or DELETE/MERGE USING) list
@@ -174,17 +181,20 @@ function rawFrom(i: number, end: number): string | null {
 
 /** PostgreSQL's downcase_identifier: ASCII letters only. */
 function asciiLower(s: string): string {
+  let upper = false;
   for (let i = 0; i < s.length; i++) {
-    if (s.charCodeAt(i) >= 128) {
+    const c = s.charCodeAt(i);
+    if (c >= 128) {
       let out = '';
       for (let j = 0; j < s.length; j++) {
-        const c = s.charCodeAt(j);
-        out += c >= 65 && c <= 90 ? String.fromCharCode(c | 0x20) : s[j];
+        const d = s.charCodeAt(j);
+        out += d >= 65 && d <= 90 ? String.fromCharCode(d | 0x20) : s[j];
       }
       return out;
     }
+    if (c >= 65 && c <= 90) upper = true;
   }
-  return s.toLowerCase();
+  return upper ? s.toLowerCase() : s;
 }
 
 /** Identifier text as PostgreSQL sees it: unquoted lowercased, quoted verbatim with "" undoubled. */
@@ -331,6 +341,10 @@ function scan(f: Facts, from: number, to: number, opts: number): void {
           case 'join':
             expect = REL_FROM;
             continue;
+          case 'with':
+            // a WITH clause (not WITH (options) / WITH ORDINALITY ...): its CTE names are not function calls
+            if (isName(i + 1)) cteList(i);
+            break;
           case 'only':
           case 'lateral':
             if (expect !== REL_NONE) continue;
@@ -442,7 +456,7 @@ function scan(f: Facts, from: number, to: number, opts: number): void {
       if (expect === REL_STRICT) {
         f.relations = addUnique(f.relations, chainName(i, j));
         relEnd = j;
-      } else if (isFunctionCall(i, j, from, pt, depth, relEnd)) {
+      } else if (isFunctionCall(i, j, from, pt, depth, relEnd, expect)) {
         const name = chainName(i, j);
         f.functions = addUnique(f.functions, name);
         if (name === 'set_config' || name === 'pg_catalog.set_config') setConfigCall(f, j + 1);
@@ -458,8 +472,8 @@ function scan(f: Facts, from: number, to: number, opts: number): void {
 }
 
 /** Is the name chain [i..j], followed by `(`, a function call? */
-function isFunctionCall(i: number, j: number, from: number, pt: number, depth: number, relEnd: number): boolean {
-  if (((marks[i] as number) & MARK_NOT_FUNCTION) !== 0) return false;
+function isFunctionCall(i: number, j: number, from: number, pt: number, depth: number, relEnd: number, expect: number): boolean {
+  if (marks[i] === markGen) return false;
   // IN (, CAST(, varchar(10), OVER (...): syntax. Qualified (pg_catalog.substring(...)) is a real call.
   if (i === j && T[i] === TokenType.Ident && ((KEYWORD_FLAGS[KW[i] as number] as number) & KwFlag.NotFunction) !== 0) return false;
   if (i > from) {
@@ -477,9 +491,11 @@ function isFunctionCall(i: number, j: number, from: number, pt: number, depth: n
       case 'statistics':
       case 'collation':
       case 'tablesample': // TABLESAMPLE system (10)
-      case 'using': // USING btree (col), EXCLUDE USING gist (...)
       case 'trigger':
         return false;
+      case 'using': // USING btree (col), EXCLUDE USING gist (...); but DELETE ... USING f(x) calls f
+        if (expect === REL_NONE) return false;
+        break;
       case 'by': // CREATE TABLE ... PARTITION BY RANGE (col)
         if (depth === 0 && i - 2 >= from && kw(i - 2) === 'partition') return false;
         break;
@@ -703,12 +719,13 @@ function analyzeIn(f: Facts, a: number, b: number): void {
   }
 }
 
-function withStatement(f: Facts, a: number, s: number, b: number): void {
+/** Parse the CTE list of the WITH at s, marking CTE names; returns the index after it. */
+function cteList(s: number): number {
   let i = s + 1;
   if (kw(i) === 'recursive') i++;
   for (;;) {
     if (!isName(i)) break;
-    marks[i] = MARK_NOT_FUNCTION; // WITH x(a, b) AS (...)
+    marks[i] = markGen; // WITH x(a, b) AS (...)
     i++;
     if (tt(i) === TokenType.LParen) i = skipGroup(i);
     if (kw(i) !== 'as') break;
@@ -718,13 +735,18 @@ function withStatement(f: Facts, a: number, s: number, b: number): void {
     if (tt(i) !== TokenType.LParen) break;
     i = skipGroup(i);
     // SEARCH ... SET col / CYCLE ... USING path: up to the next CTE or the main statement
-    while (i < b && tt(i) !== TokenType.Comma && tt(i) !== TokenType.LParen && !isMainKeyword(kw(i))) i++;
+    while (i < lim && tt(i) !== TokenType.Comma && tt(i) !== TokenType.LParen && tt(i) !== TokenType.RParen && !isMainKeyword(kw(i))) i++;
     if (tt(i) === TokenType.Comma) {
       i++;
       continue;
     }
     break;
   }
+  return i;
+}
+
+function withStatement(f: Facts, a: number, s: number, b: number): void {
+  let i = cteList(s);
   while (tt(i) === TokenType.LParen) i++;
   const mk = kw(i);
   if (!isMainKeyword(mk)) {
@@ -901,8 +923,8 @@ function ddlCommand(s: number, b: number): string {
   const k1 = kw(i + 1);
   if (k === 'foreign' && k1 === 'data') words = 3;
   else if (k === 'text' && k1 === 'search') words = 3;
-  else if (k === 'materialized' || k === 'foreign' || k === 'event' || k === 'access' || k === 'user' || k === 'default' || k === 'large')
-    words = 2;
+  else if (k === 'materialized' || k === 'foreign' || k === 'event' || k === 'access' || k === 'default' || k === 'large') words = 2;
+  else if (k === 'user' && k1 === 'mapping') words = 2;
   else if (k === 'operator' && (k1 === 'class' || k1 === 'family')) words = 2;
   let out = verb.toUpperCase();
   for (let w = 0; w < words && i + w < b && tt(i + w) === TokenType.Ident; w++) out += ' ' + text(i + w).toUpperCase();
@@ -1178,7 +1200,7 @@ function discard(f: Facts, s: number, b: number): void {
 function prepare(f: Facts, s: number, b: number): void {
   const name = isName(s + 1) ? identName(s + 1) : null;
   let i = s + 2;
-  if (name !== null) marks[s + 1] = MARK_NOT_FUNCTION;
+  if (name !== null) marks[s + 1] = markGen;
   if (tt(i) === TokenType.LParen) i = skipGroup(i); // parameter types
   if (name === null || kw(i) !== 'as' || i + 1 >= b) {
     f.kind = 'utility';
@@ -1224,9 +1246,11 @@ function freezeFacts(f: Facts): StatementFacts {
   return Object.freeze(f);
 }
 
-const NOT_UNDERSTOOD: Classification = Object.freeze({
-  statements: Object.freeze([freezeFacts(newFacts())]),
-});
+const NOT_UNDERSTOOD: Classification = (() => {
+  const f = newFacts();
+  unknown(f);
+  return Object.freeze({ statements: Object.freeze([freezeFacts(f)]) });
+})();
 
 /** Classify without the cache. Never throws: on an internal error the answer is one unknown statement. */
 export function classifyUncached(sql: string): Classification {
@@ -1244,7 +1268,10 @@ function classifyText(sql: string): Classification {
   S = lx.starts;
   E = lx.ends;
   KW = lx.kws;
-  if (marks.length < lx.count) marks = new Uint8Array(lx.types.length);
+  if (marks.length < lx.count) {
+    marks = new Uint32Array(lx.types.length);
+    markGen = 0;
+  }
   const n = lx.stmtCount;
   const out: StatementFacts[] = [];
   for (let st = 0; st < n; st++) {
@@ -1252,7 +1279,10 @@ function classifyText(sql: string): Classification {
     const b = lx.stmtEnd[st] as number;
     const flags = lx.stmtFlags[st] as number;
     const f = newFacts();
-    marks.fill(0, a, b);
+    if (++markGen === 0xffffffff) {
+      marks.fill(0);
+      markGen = 1;
+    }
     lim = b;
     analyze(f, a, b);
     if ((flags & (StmtFlag.Unterminated | StmtFlag.Unbalanced)) !== 0) f.understood = false;

@@ -173,24 +173,35 @@ const KW_PROCEDURE = keywordId('procedure');
 const KW_OR = keywordId('or');
 const KW_REPLACE = keywordId('replace');
 
+// ASCII character classes (non-ASCII chars are identifier chars in PostgreSQL).
+const C_IDENT_START = 1;
+const C_IDENT_CONT = 2;
+const C_DIGIT = 4;
+const C_OP = 8;
+const C_SPACE = 16;
+const CHAR_CLASS = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  let k = 0;
+  if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95) k |= C_IDENT_START | C_IDENT_CONT;
+  if (c >= 48 && c <= 57) k |= C_DIGIT | C_IDENT_CONT;
+  if (c === 36) k |= C_IDENT_CONT;
+  if ('+-*/<>=~!@#%^&|`?'.includes(String.fromCharCode(c))) k |= C_OP;
+  if (c === 32 || (c >= 9 && c <= 13)) k |= C_SPACE;
+  CHAR_CLASS[c] = k;
+}
+
 function isIdentStart(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c >= 128;
+  return c >= 128 || ((CHAR_CLASS[c] as number) & C_IDENT_START) !== 0;
 }
 function isIdentCont(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || (c >= 48 && c <= 57) || c === 36 || c >= 128;
+  return c >= 128 || ((CHAR_CLASS[c] as number) & C_IDENT_CONT) !== 0;
 }
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 /** PostgreSQL operator characters: + - * / < > = ~ ! @ # % ^ & | ` ? */
 function isOpChar(c: number): boolean {
-  switch (c) {
-    case 43: case 45: case 42: case 47: case 60: case 62: case 61: case 126: case 33:
-    case 64: case 35: case 37: case 94: case 38: case 124: case 96: case 63:
-      return true;
-    default:
-      return false;
-  }
+  return c < 128 && ((CHAR_CLASS[c] as number) & C_OP) !== 0;
 }
 function isSpace(c: number): boolean {
   return c === 32 || (c >= 9 && c <= 13);
@@ -434,6 +445,9 @@ export class Lexer {
         case 46: // .
           if (isDigit(c1)) {
             i = this.scanNumber(i);
+          } else if (c1 === 46) {
+            this.push(TokenType.Op, i, i + 2, 0); // `..` (PL/pgSQL ranges)
+            i += 2;
           } else {
             this.push(TokenType.Dot, i, i + 1, 0);
             i++;
@@ -467,6 +481,22 @@ export class Lexer {
           const d1 = j + 1 < n ? src.charCodeAt(j + 1) : -1;
           if ((d === 45 && d1 === 45) || (d === 47 && d1 === 42)) break;
           j++;
+        }
+        // PostgreSQL: a multi-char operator may not end in + or - unless it has one of ~ ! @ # ^ & | ` ? %
+        // (so `=-1` is `=` `-` `1`).
+        if (j - i > 1) {
+          const last = src.charCodeAt(j - 1);
+          if (last === 43 || last === 45) {
+            let k = j - 2;
+            for (; k >= i; k--) {
+              const d = src.charCodeAt(k);
+              if (d === 126 || d === 33 || d === 64 || d === 35 || d === 94 || d === 38 || d === 124 || d === 96 || d === 63 || d === 37) break;
+            }
+            if (k < i) {
+              do j--;
+              while (j - i > 1 && (src.charCodeAt(j - 1) === 43 || src.charCodeAt(j - 1) === 45));
+            }
+          }
         }
         this.push(TokenType.Op, i, j, 0);
         i = j;
@@ -634,13 +664,14 @@ export class Lexer {
         return j;
       }
     }
-    while (j < n && (isDigit(src.charCodeAt(j)) || src.charCodeAt(j) === 95)) j++;
+    let d = j < n ? src.charCodeAt(j) : -1;
+    while (isDigit(d) || d === 95) d = ++j < n ? src.charCodeAt(j) : -1;
     // fraction, but not the `..` of a range (1..10)
-    if (j < n && src.charCodeAt(j) === 46 && !(j + 1 < n && src.charCodeAt(j + 1) === 46)) {
-      j++;
-      while (j < n && (isDigit(src.charCodeAt(j)) || src.charCodeAt(j) === 95)) j++;
+    if (d === 46 && !(j + 1 < n && src.charCodeAt(j + 1) === 46)) {
+      d = ++j < n ? src.charCodeAt(j) : -1;
+      while (isDigit(d) || d === 95) d = ++j < n ? src.charCodeAt(j) : -1;
     }
-    if (j < n && (src.charCodeAt(j) | 0x20) === 101) {
+    if ((d | 0x20) === 101) {
       let k = j + 1;
       const s = k < n ? src.charCodeAt(k) : -1;
       if (s === 43 || s === 45) k++;
@@ -648,9 +679,10 @@ export class Lexer {
         j = k;
         while (j < n && isDigit(src.charCodeAt(j))) j++;
       }
+      d = j < n ? src.charCodeAt(j) : -1;
     }
     // trailing junk (123abc) belongs to the number, as PostgreSQL 15+ reports it
-    while (j < n && isIdentCont(src.charCodeAt(j)) && src.charCodeAt(j) !== 36) j++;
+    while (d !== -1 && d !== 36 && isIdentCont(d)) d = ++j < n ? src.charCodeAt(j) : -1;
     this.push(TokenType.Number, i, j, 0);
     return j;
   }

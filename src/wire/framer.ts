@@ -71,6 +71,11 @@ export class Framer {
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
+  /** Bytes received but not yet handed out as frames (unread chunk bytes plus a pending partial frame). */
+  get buffered(): number {
+    return this.chunk.length - this.pos + this.carryLen;
+  }
+
   /** True while a partial frame is waiting for more bytes. */
   get pending(): boolean {
     return this.carryLen > 0;
@@ -122,6 +127,7 @@ export class Framer {
     const len = this.untyped ? carry.readInt32BE(0) : carry.readInt32BE(1);
     const total = this.frameTotal(len, headerLen);
     if (this.carryLen < total) {
+      if (this.carry!.length < total) this.grow(total);
       const take = Math.min(total - this.carryLen, chunk.length - this.pos);
       this.append(chunk, this.pos, this.pos + take);
       this.pos += take;
@@ -152,6 +158,12 @@ export class Framer {
     this.carry = Buffer.allocUnsafe(Math.max(expected, 64));
     this.carryLen = 0;
     this.append(src, from, to);
+  }
+
+  private grow(size: number): void {
+    const grown = Buffer.allocUnsafe(size);
+    this.carry!.copy(grown, 0, 0, this.carryLen);
+    this.carry = grown;
   }
 
   private append(src: Buffer, from: number, to: number): void {

@@ -172,6 +172,11 @@ table('DDL', [
   ['CREATE TRIGGER trg BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION trg_fn()', ddl('CREATE TRIGGER', { functions: [], locking: false })],
   ['CREATE POLICY p ON t FOR UPDATE USING (owner = current_user)', ddl('CREATE POLICY', { locking: false })],
   ['CREATE EXTENSION IF NOT EXISTS pgcrypto', ddl('CREATE EXTENSION')],
+  ["CREATE USER bob PASSWORD 'x'", ddl('CREATE USER')],
+  ['CREATE USER MAPPING FOR bob SERVER s', ddl('CREATE USER MAPPING')],
+  ['CREATE CONSTRAINT TRIGGER t AFTER INSERT ON x FOR EACH ROW EXECUTE FUNCTION f()', ddl('CREATE TRIGGER', { functions: [] })],
+  ['DROP OWNED BY bob', ddl('DROP OWNED')],
+  ['ALTER SEQUENCE s RESTART WITH 1', ddl('ALTER SEQUENCE')],
   ['CREATE FOREIGN DATA WRAPPER w', ddl('CREATE FOREIGN DATA WRAPPER')],
   ['ALTER TABLE t ADD COLUMN c int DEFAULT 0', ddl('ALTER TABLE', { relations: ['t'] })],
   ['alter table if exists only t add constraint fk foreign key (a) references u (b)', ddl('ALTER TABLE', { relations: ['t', 'u'], functions: [] })],
@@ -200,8 +205,8 @@ table('DDL', [
   ['CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC INSERT INTO t VALUES (1); END', ddl('CREATE PROCEDURE')],
 ]);
 
-const tx = (op: string, extra: Expect = {}): Expect => ({ op, readOnly: false, readWrite: false, serializable: false, savepoint: null, chain: false, gid: null, ...extra });
-const txRow = (command: string, t: Expect, understood = true): Expect => ({ kind: 'transaction', command, tx: t, understood });
+const tx = (op: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ op, readOnly: false, readWrite: false, serializable: false, savepoint: null, chain: false, gid: null, ...extra });
+const txRow = (command: string, t: Record<string, unknown>, understood = true): Expect => ({ kind: 'transaction', command, tx: t, understood });
 
 table('transactions', [
   ['BEGIN', txRow('BEGIN', tx('begin'))],
@@ -239,8 +244,8 @@ table('transactions', [
   ['BEGIN BANANA', txRow('BEGIN', tx('begin'), false)],
 ]);
 
-const sess = (op: string, name: string | null, value: string | null, local = false): Expect => ({ op, name, value, local });
-const sRow = (command: string, s: Expect, extra: Expect = {}): Expect => ({ kind: 'session', command, session: s, understood: true, ...extra });
+const sess = (op: string, name: string | null, value: string | null, local = false): Record<string, unknown> => ({ op, name, value, local });
+const sRow = (command: string, s: Record<string, unknown>, extra: Expect = {}): Expect => ({ kind: 'session', command, session: s, understood: true, ...extra });
 
 table('session', [
   ['SET search_path TO myschema, public', sRow('SET', sess('set', 'search_path', 'myschema, public'))],
@@ -401,6 +406,11 @@ table('function detection in writes and odd places', [
   ['SELECT * FROM t ORDER BY a FETCH FIRST (5) ROWS ONLY', read('SELECT', { functions: [] })],
   ["SELECT INTERVAL '1.5' SECOND (3)", read('SELECT', { functions: [] })],
   ["SELECT * FROM JSON_TABLE('[]'::jsonb, '$[*]' COLUMNS (a int PATH '$.a', NESTED PATH '$.b' COLUMNS (b int)))", read('SELECT', { functions: [] })],
+  ['SELECT * FROM (WITH x(a) AS (SELECT 1), y(b) AS (SELECT 2) SELECT * FROM x, y) s', read('SELECT', { functions: [] })],
+  ['SELECT * FROM t WHERE a IN (WITH RECURSIVE r(n) AS (SELECT 1) SELECT n FROM r)', read('SELECT', { functions: [] })],
+  ['SELECT * FROM unnest(ARRAY[1,2]) WITH ORDINALITY AS u(v, n)', read('SELECT', { functions: ['unnest'] })],
+  ['DELETE FROM t USING generate_series(1, 3) g WHERE t.id = g', write('DELETE', { functions: ['generate_series'], relations: ['t'] })],
+  ['SET x=-1', { kind: 'session', session: { op: 'set', local: false, name: 'x', value: '-1' }, understood: true }],
   ['SELECT x::double precision, y::character varying(20), z::bit varying(3)', read('SELECT', { functions: [] })],
 ]);
 

@@ -244,7 +244,7 @@ function oneBytePerChunk(data: Buffer): Buffer[] {
 }
 
 /** Chunkings: every two-chunk split (or, for a big stream, every split near a message boundary), one byte per chunk, random. */
-function chunkings(stream: Buffer, msgs: Msg[], everySplit: boolean): [string, Buffer[]][] {
+function chunkings(stream: Buffer, msgs: Msg[], everySplit: boolean, oneByte = true): [string, Buffer[]][] {
   const out: [string, Buffer[]][] = [['one chunk', [stream]]];
   const splits = new Set<number>();
   if (everySplit) for (let at = 0; at <= stream.length; at++) splits.add(at);
@@ -252,7 +252,7 @@ function chunkings(stream: Buffer, msgs: Msg[], everySplit: boolean): [string, B
     for (const m of msgs)
       for (let d = -12; d <= 12; d++) if (m.start + d >= 0 && m.start + d <= stream.length) splits.add(m.start + d);
   for (const at of splits) out.push([`split at ${at}`, cut(stream, [at])]);
-  out.push(['one byte per chunk', oneBytePerChunk(stream)]);
+  if (oneByte) out.push(['one byte per chunk', oneBytePerChunk(stream)]);
   for (let seed = 1; seed <= 40; seed++) out.push([`random seed ${seed}`, cut(stream, randomCuts(prng(seed), stream.length))]);
   return out;
 }
@@ -266,6 +266,8 @@ interface Config {
   name: string;
   capture: Uint8Array;
   forward: (msgs: Msg[]) => boolean[];
+  /** Also feed the 256 KiB stream one byte per chunk (slow; done for the configurations that differ most). */
+  bigOneByte?: boolean;
 }
 
 const all = (msgs: Msg[]): boolean[] => msgs.map(() => true);
@@ -275,7 +277,7 @@ const swallowParseAndSecondZ = (msgs: Msg[]): boolean[] => {
   return msgs.map((m) => m.type !== PARSE_DONE && !(m.type === Z && ++zs === 2));
 };
 const configs: Config[] = [
-  { name: 'forward all, capture nothing', capture: captureSet(), forward: all },
+  { name: 'forward all, capture nothing', capture: captureSet(), forward: all, bigOneByte: true },
   { name: 'forward all, capture Z and E', capture: captureSet(Z, E), forward: all },
   { name: "swallow '1' and the 2nd Z, capture Z and E", capture: captureSet(Z, E), forward: swallowParseAndSecondZ },
   {
@@ -288,6 +290,7 @@ const configs: Config[] = [
     name: 'alternate forward and swallow, capture everything',
     capture: captureSet(...Array.from({ length: 256 }, (_, i) => i)),
     forward: (msgs) => msgs.map((_, k) => k % 2 === 0),
+    bigOneByte: true,
   },
 ];
 
@@ -299,7 +302,7 @@ describe('ReplyScanner: forwarded and captured messages for every chunking', () 
     });
     it(`${cfg.name} (256 KiB DataRow: splits near each header)`, () => {
       const forward = cfg.forward(bigMsgs);
-      for (const [label, chunks] of chunkings(big, bigMsgs, false)) check(big, bigMsgs, forward, cfg.capture, chunks, label);
+      for (const [label, chunks] of chunkings(big, bigMsgs, false, cfg.bigOneByte === true)) check(big, bigMsgs, forward, cfg.capture, chunks, label);
     });
   }
 
@@ -329,7 +332,7 @@ describe('ReplyScanner: zero copy', () => {
       [small, smallMsgs],
       [big, bigMsgs],
     ] as const) {
-      const list = chunkings(stream, msgs, stream === small);
+      const list = chunkings(stream, msgs, stream === small, stream === small);
       const forward = all(msgs);
       for (const [label, chunks] of list) {
         const r = check(stream, msgs, forward, captureSet(), chunks, label);

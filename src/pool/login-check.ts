@@ -1,0 +1,38 @@
+/**
+ * Refuses configurations in which pgproxy could authenticate a client but then not log in to a backend as
+ * that user: a SCRAM verifier can check a client's password but can never answer a backend, and an md5 hash
+ * can answer only backends that ask for md5.
+ */
+import type { Config } from '../config/schema.js';
+import { isMd5Hash } from '../wire/auth/md5.js';
+import { secretKind } from '../wire/auth/scram.js';
+import { BackendConnection, type NodeAddress } from './backend.js';
+import { BackendError } from '../errors.js';
+
+/** Problems visible from the configuration alone. */
+export function staticSecretProblems(config: Config): string[] {
+  const problems: string[] = [];
+  for (const u of config.auth.users) {
+    if (secretKind(u.password) === 'scram-sha-256') {
+      problems.push(`auth.users "${u.name}": a SCRAM-SHA-256 verifier can check clients but cannot log in to a backend; configure the plaintext password (or \${ENV_VAR})`);
+    }
+  }
+  return problems;
+}
+
+/** Tries each user whose secret is an md5 hash against `node`: a backend asking for SCRAM cannot be answered. */
+export async function backendSecretProblems(config: Config, node: NodeAddress): Promise<string[]> {
+  const problems: string[] = [];
+  for (const u of config.auth.users) {
+    if (!isMd5Hash(u.password)) continue;
+    try {
+      const conn = await BackendConnection.connect(node, { user: u.name, database: config.health_check.database, secret: u.password, connectTimeoutMs: config.pool.connect_timeout_ms });
+      conn.terminate();
+    } catch (err) {
+      if (err instanceof BackendError && /only an md5 hash is configured|no plaintext password is configured/.test(err.message)) {
+        problems.push(`auth.users "${u.name}": ${err.message}`);
+      }
+    }
+  }
+  return problems;
+}
