@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import type { PoolManager } from './pool/manager.js';
 import type { Topology } from './pool/topology.js';
+import type { LagLimits } from './router/balancer.js';
 import type { RouterRules } from './router/policy.js';
 
 export interface CancelTarget {
@@ -47,6 +48,12 @@ export class SessionRegistry {
   }
 }
 
+/** Counters of the process (exposed by admin and metrics). */
+export interface ProxyStats {
+  /** Statements the classifier could not understand (sent to the primary). */
+  notUnderstood: number;
+}
+
 export interface ProxyContext {
   config: Config;
   log: Logger;
@@ -55,6 +62,8 @@ export interface ProxyContext {
   router: RouterRules;
   registry: SessionRegistry;
   maxMessageBytes: number;
+  lagLimits: LagLimits;
+  stats: ProxyStats;
   /** A session saw a node fail (socket error, EOF, 57P0x): it counts as a failed health check. */
   reportNodeFailure(nodeId: number, reason: string): void;
 }

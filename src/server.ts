@@ -53,6 +53,8 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     router: compileRouterRules(config.routing),
     registry: new SessionRegistry(),
     maxMessageBytes: MAX_MESSAGE_BYTES,
+    lagLimits: { maxBytes: config.routing.max_lag_bytes, maxMs: config.routing.max_lag_ms },
+    stats: { notUnderstood: 0 },
     reportNodeFailure(nodeId, reason) {
       const node = topology.nodes[nodeId];
       if (node?.up) topology.markDown(nodeId, reason);

@@ -13,11 +13,11 @@ import { serialize } from 'pg-protocol';
 import { isShowPoolNodes, poolNodesResult } from './admin/pool-nodes.js';
 import { BackendError, NodeConnectionError, ProxyError, isNodeUnavailableState } from './errors.js';
 import type { BackendConnection, BackendOwner } from './pool/backend.js';
-import type { NodeState } from './pool/topology.js';
+import { parseLsn, type NodeState } from './pool/topology.js';
 import type { ProxyContext } from './context.js';
-import { pickReadNode, readable } from './router/balancer.js';
+import { canRead, pickReadNode, readable, type LagLimits } from './router/balancer.js';
 import { classify, type StatementFacts } from './router/classify.js';
-import { routeClassification, type Route } from './router/policy.js';
+import { redirectFor, routeClassification, type Route, type SessionRouting } from './router/policy.js';
 import { randomSalt, verifyMd5Response, isMd5Hash } from './wire/auth/md5.js';
 import { ScramServer, scramVerifierFromSecret, SCRAM_MECHANISM } from './wire/auth/scram.js';
 import {
@@ -60,10 +60,18 @@ const E_PARSE = 1;
 const E_CLOSE = 2;
 const E_SYNC = 3;
 const E_QUERY = 4;
+/** pgproxy's own `SELECT pg_current_wal_insert_lsn()` (read-your-writes): its DataRow is read, not forwarded. */
+const E_LSN = 5;
 const INJECTED = 8;
 const KIND = 7;
 
 const CAPTURE = captureSet(BackendCode.ReadyForQuery, BackendCode.ErrorResponse);
+const LSN_QUERY = queryMessage('SELECT pg_current_wal_insert_lsn()::text');
+
+/** Entries answered by a ReadyForQuery. */
+function endsWithReady(entry: number): boolean {
+  return (entry & KIND) >= E_SYNC;
+}
 
 /** Parameters the client cannot set with SET at startup; everything else it sends is replayed on backends. */
 const NOT_REPLAYED = new Set(['user', 'database', 'replication', 'options']);
@@ -100,18 +108,26 @@ class Link implements ReplyHandler {
   /** The segment rolls back (ROLLBACK, ROLLBACK TO): settings made in it are not kept. */
   segmentRollback = false;
 
+  /** Statements closed by the client elsewhere, to close here before this backend is used again. */
+  pendingCloses: string[] | null = null;
+  private readonly capture = new Uint8Array(CAPTURE);
+
   constructor(
     readonly session: Session,
     readonly conn: BackendConnection,
     readonly node: NodeState,
   ) {
-    this.scanner = new ReplyScanner(this, CAPTURE);
+    this.scanner = new ReplyScanner(this, this.capture);
   }
 
   expect(entry: number): void {
     this.fifo.push(entry);
-    const kind = entry & KIND;
-    if (kind === E_SYNC || kind === E_QUERY) this.pendingZ++;
+    if (endsWithReady(entry)) this.pendingZ++;
+  }
+
+  /** DataRows are captured only while an LSN query is under way (it is rare; forwarding stays zero-copy otherwise). */
+  captureDataRows(on: boolean): void {
+    this.capture[BackendCode.DataRow] = on ? 1 : 0;
   }
 
   private peek(): number {
@@ -129,7 +145,7 @@ class Link implements ReplyHandler {
 
   onReplyHeader(type: number): boolean {
     const head = this.peek();
-    if (head === (E_QUERY | INJECTED)) return false;
+    if (head === (E_QUERY | INJECTED) || head === (E_LSN | INJECTED)) return false;
     switch (type) {
       case BackendCode.ParseComplete:
         return (head & KIND) === E_PARSE ? (this.shift() & INJECTED) === 0 : true;
@@ -138,8 +154,7 @@ class Link implements ReplyHandler {
       case BackendCode.ReadyForQuery: {
         // Parse/Close entries still queued were skipped by an error; the Z answers the first Sync/Query.
         for (let i = this.head; i < this.fifo.length; i++) {
-          const k = this.fifo[i]! & KIND;
-          if (k === E_SYNC || k === E_QUERY) return (this.fifo[i]! & INJECTED) === 0;
+          if (endsWithReady(this.fifo[i]!)) return (this.fifo[i]! & INJECTED) === 0;
         }
         return true;
       }
@@ -162,16 +177,23 @@ class Link implements ReplyHandler {
       let entry = 0;
       while (this.head < this.fifo.length) {
         const e = this.shift();
-        const k = e & KIND;
-        if (k === E_SYNC || k === E_QUERY) {
+        if (endsWithReady(e)) {
           entry = e;
           break;
         }
       }
+      if ((entry & KIND) === E_LSN && !this.fifo.some((e) => (e & KIND) === E_LSN)) this.captureDataRows(false);
       this.pendingZ--;
       this.copyIn = false;
       this.status = body[0]!;
       this.session.onLinkReady(this, (entry & INJECTED) !== 0);
+    } else if (type === BackendCode.DataRow) {
+      if (this.peek() === (E_LSN | INJECTED)) {
+        // One text column: the LSN as 'X/Y'.
+        const len = body.readInt32BE(2);
+        const lsn = len > 0 ? parseLsn(body.toString('latin1', 6, 6 + len)) : null;
+        if (lsn !== null) this.session.noteWriteLsn(lsn);
+      }
     } else if (type === BackendCode.ErrorResponse) {
       const f = parseErrorFields(body);
       if (isNodeUnavailableState(f.code)) this.session.onNodeUnavailable(this, f.code, f.message);
@@ -210,6 +232,16 @@ export class Session implements BackendOwner {
   /** The session's load-balance node for reads (pgpool's session-level load balancing). */
   private readNodeId: number | null = null;
   private readonly statements = new Map<string, TrackedStatement>();
+  /** Session defaults that change routing (read-only or serializable transactions by default). */
+  private readonly routing: SessionRouting = { defaultReadOnly: false, defaultSerializable: false };
+  /** Why the session's reads are tied to the primary (an object living in its primary backend session). */
+  private pinned: string | null = null;
+  /** Where a redirect rule sends this session's reads: 'primary', 'standby', a node id, or null (no rule). */
+  private readPreference: 'primary' | 'standby' | number | null = null;
+  /** Read-your-writes: the WAL position of the session's last committed write; reads need a standby past it. */
+  private minReadLsn: bigint | null = null;
+  /** The open extended batch changed data (read-your-writes asks for the WAL position after its Sync). */
+  private unitWrites = false;
   /** Session settings (SET, RESET, DISCARD...) that took effect, in order: replayed on every other backend. */
   private readonly settings: string[] = [];
   /** Settings made inside the open transaction: recorded at COMMIT, dropped at ROLLBACK. */
@@ -224,6 +256,8 @@ export class Session implements BackendOwner {
   private held: Buffer | null = null;
   private blocked = false;
   private acquireError: { nodeId: number; error: Error } | null = null;
+  /** Node whose backend connection is being acquired (at most one at a time; the session is blocked meanwhile). */
+  private acquiring: number | null = null;
   private corked: Link[] = [];
   private clientPaused = false;
 
@@ -349,6 +383,8 @@ export class Session implements BackendOwner {
     this.replayParams = buildReplaySql(startup.params);
     this.replaySignature = this.replayParams;
     this.log = this.log.child({ user: this.user, database: this.database });
+    this.readPreference = redirectFor(this.ctx.router, { applicationName: startup.params.get('application_name') ?? '', database: this.database, user: this.user });
+    if (this.replayParams !== '') applyRoutingEffects(this.routing, this.replayParams);
     this.beginAuth();
   }
 
@@ -524,7 +560,7 @@ export class Session implements BackendOwner {
     if (isShowPoolNodes(sql)) return this.answerLocally(poolNodesResult(this.ctx.topology.nodes, this.readNodeId), true);
     const classification = classify(sql);
     if (this.abortedTx) return this.answerInAbortedTx(classification.statements[0]?.tx?.op ?? null, true);
-    const route = routeClassification(classification, this.ctx.router);
+    const route = routeClassification(classification, this.ctx.router, this.routing);
     let link: Link | null;
     try {
       link = this.linkFor(route, false);
@@ -539,6 +575,7 @@ export class Session implements BackendOwner {
     this.forward(link);
     link.expect(E_QUERY);
     this.unitOpen = false;
+    if (route.writes && !route.begins) this.afterWrite(link);
     return true;
   }
 
@@ -547,7 +584,7 @@ export class Session implements BackendOwner {
     const msg = parseParse(f.buf, f.bodyStart, f.end);
     if (this.abortedTx) return this.answerInAbortedTx(null, false);
     const classification = classify(msg.sql);
-    const route = routeClassification(classification, this.ctx.router);
+    const route = routeClassification(classification, this.ctx.router, this.routing);
     let link: Link | null;
     try {
       link = this.linkFor(route, this.unitOpen);
@@ -591,6 +628,7 @@ export class Session implements BackendOwner {
         link.conn.prepared.set(name, stmt.sql);
       }
       if (isBind && stmt.setting !== null) (link.segmentSettings ??= []).push(stmt.setting);
+      if (isBind && stmt.route.writes && !stmt.route.begins) this.unitWrites = true;
     }
     this.forward(link);
     this.unitOpen = true;
@@ -611,6 +649,10 @@ export class Session implements BackendOwner {
     if (isStatement) {
       this.statements.delete(name);
       link.conn.prepared.delete(name);
+      // Other backends that prepared it close it too, the next time the session uses them.
+      for (const other of this.links.values()) {
+        if (other !== link && other.conn.prepared.delete(name)) (other.pendingCloses ??= []).push(name);
+      }
     }
     this.forward(link);
     link.expect(E_CLOSE);
@@ -631,7 +673,26 @@ export class Session implements BackendOwner {
     this.forward(link);
     link.expect(E_SYNC);
     this.unitOpen = false;
+    if (this.unitWrites) {
+      this.unitWrites = false;
+      this.afterWrite(link);
+    }
     return true;
+  }
+
+  /**
+   * Read-your-writes: after a unit that changed data outside an explicit transaction (or committed one), ask
+   * the same primary connection for its WAL insert position. The client never sees that query; until its
+   * answer arrives this link owes replies, so the session's next read waits for it before picking a node.
+   */
+  private afterWrite(link: Link): void {
+    if (!this.ctx.config.routing.read_your_writes || this.txLink !== null || link.node.role !== 'primary') return;
+    this.inject(link, LSN_QUERY, E_LSN | INJECTED);
+    link.captureDataRows(true);
+  }
+
+  noteWriteLsn(lsn: bigint): void {
+    if (this.minReadLsn === null || lsn > this.minReadLsn) this.minReadLsn = lsn;
   }
 
   private forwardToCurrent(): boolean {
@@ -648,7 +709,7 @@ export class Session implements BackendOwner {
   }
 
   private onFunctionCall(): boolean {
-    const route: Route = { target: 'primary', reason: 'function call', reads: 0 };
+    const route: Route = { target: 'primary', reason: 'function call', reads: 0, writes: true, begins: false, pins: null, notUnderstood: 0 };
     let link: Link | null;
     try {
       link = this.linkFor(route, false);
@@ -664,6 +725,15 @@ export class Session implements BackendOwner {
 
   private beforeSend(link: Link, route: Route): void {
     if (link.appliedSettings < this.settings.length) this.replaySettings(link);
+    if (link.pendingCloses !== null) {
+      for (const name of link.pendingCloses) this.inject(link, closeStatement(name), E_CLOSE | INJECTED);
+      link.pendingCloses = null;
+    }
+    if (route.pins !== null && this.pinned === null) {
+      this.pinned = route.pins;
+      this.log.debug({ reason: route.pins }, 'reads pinned to the primary for the rest of the session');
+    }
+    if (route.notUnderstood > 0) this.ctx.stats.notUnderstood += route.notUnderstood;
     if (route.target === 'primary' || route.reads === 0) link.onlyReads = false;
     if (route.reads > 0) link.node.selectCount += route.reads;
     if (!link.onlyReads) link.conn.needsReset = true;
@@ -683,6 +753,27 @@ export class Session implements BackendOwner {
     return this.linkOnNode(node);
   }
 
+  private readNode(): NodeState {
+    if (this.pinned !== null || this.readPreference === 'primary') return this.primaryNode();
+    const nodes = this.ctx.topology.nodes;
+    if (typeof this.readPreference === 'number') {
+      const n = nodes[this.readPreference];
+      if (n && readable(n)) return n;
+    }
+    const onlyStandbys = this.readPreference === 'standby';
+    const minLsn = this.ctx.config.routing.read_your_writes ? this.minReadLsn : null;
+    const limits = this.ctx.lagLimits;
+    if (this.ctx.config.routing.load_balance === 'session' && this.readNodeId !== null) {
+      const n = nodes[this.readNodeId]!;
+      if (canRead(n, limits, minLsn, onlyStandbys) && (n.weight > 0 || !anyWeightedReadable(nodes, limits, minLsn, onlyStandbys))) return n;
+    }
+    const picked = pickReadNode(nodes, limits, minLsn, onlyStandbys);
+    if (picked === null) return this.primaryNode();
+    // Only a node picked by weight becomes the session's load-balance node (not a fallback to the primary).
+    if (this.ctx.config.routing.load_balance === 'session' && (minLsn === null || picked.role !== 'primary')) this.readNodeId = picked.id;
+    return picked;
+  }
+
   private currentOrPrimary(): Link | null {
     if (this.txLink) return this.switchTo(this.txLink);
     if (this.cur && !this.cur.conn.closed) return this.cur;
@@ -697,18 +788,6 @@ export class Session implements BackendOwner {
     throw new ProxyError(SqlState.CannotConnectNow, 'no primary available');
   }
 
-  private readNode(): NodeState {
-    const nodes = this.ctx.topology.nodes;
-    if (this.ctx.config.routing.load_balance === 'session' && this.readNodeId !== null) {
-      const n = nodes[this.readNodeId]!;
-      if (readable(n) && (n.weight > 0 || !anyWeightedReadable(nodes))) return n;
-    }
-    const picked = pickReadNode(nodes);
-    if (!picked) throw new ProxyError(SqlState.CannotConnectNow, 'no PostgreSQL node is available');
-    if (this.ctx.config.routing.load_balance === 'session') this.readNodeId = picked.id;
-    return picked;
-  }
-
   private linkOnNode(node: NodeState): Link | null {
     const existing = this.links.get(node.id);
     if (existing && !existing.conn.closed) return this.switchTo(existing);
@@ -717,11 +796,14 @@ export class Session implements BackendOwner {
       this.acquireError = null;
       throw err;
     }
+    if (this.acquiring !== null) return null;
     // Before taking a new connection, let the current one finish what it owes the client.
     if (this.cur && this.cur.pendingZ > 0) return this.switchTo(null);
     const pool = this.pool(node);
+    this.acquiring = node.id;
     pool.acquire().then(
       (conn) => {
+        this.acquiring = null;
         if (this.phase === Phase.Closed) {
           pool.release(conn, { reusable: true, inTransaction: false });
           return;
@@ -730,6 +812,7 @@ export class Session implements BackendOwner {
         this.resume();
       },
       (err: Error) => {
+        this.acquiring = null;
         this.noteNodeError(node, err);
         this.acquireError = { nodeId: node.id, error: toClientError(node, err) };
         this.resume();
@@ -776,6 +859,7 @@ export class Session implements BackendOwner {
     const upToDate = link.appliedSettings === this.settings.length;
     for (const sql of list) {
       this.settings.push(sql);
+      applyRoutingEffects(this.routing, sql);
       if (resetsEverything(sql)) {
         link.conn.prepared.clear();
         this.statements.clear();
@@ -1012,6 +1096,8 @@ function settingsOf(sql: string, statements: readonly StatementFacts[]): string 
   let all = true;
   for (const st of statements) {
     if (st.kind === 'empty') continue;
+    // set_config(name, value, false) in a SELECT is a session setting too: replay the statement itself.
+    if (statements.length === 1 && st.setConfigCalls.some((c) => c.isLocal !== true)) return sql;
     const persistent = st.kind === 'session' && st.session !== null && !st.session.local;
     if (persistent) any = true;
     else all = false;
@@ -1032,12 +1118,39 @@ function settingsOf(sql: string, statements: readonly StatementFacts[]): string 
   return parts.length > 0 ? parts.join('; ') : null;
 }
 
+/** Updates the session defaults that change routing from a setting that took effect. */
+function applyRoutingEffects(routing: SessionRouting, sql: string): void {
+  for (const st of classify(sql).statements) {
+    const s = st.session;
+    if (s === null) continue;
+    if (s.op === 'reset_all' || (s.op === 'discard' && s.value === 'all')) {
+      routing.defaultReadOnly = false;
+      routing.defaultSerializable = false;
+    } else if (s.op === 'set_session_characteristics' && st.txCharacteristics !== null) {
+      const c = st.txCharacteristics;
+      if (c.readOnly) routing.defaultReadOnly = true;
+      if (c.readWrite) routing.defaultReadOnly = false;
+      routing.defaultSerializable = c.serializable;
+    } else if (s.name === 'default_transaction_read_only') {
+      routing.defaultReadOnly = s.op === 'set' && isTruthySetting(s.value);
+    } else if (s.name === 'default_transaction_isolation') {
+      routing.defaultSerializable = s.op === 'set' && /serializable/i.test(s.value ?? '');
+    }
+  }
+}
+
+function isTruthySetting(value: string | null): boolean {
+  if (value === null) return false;
+  const v = value.replace(/^'(.*)'$/, '$1').trim().toLowerCase();
+  return v === 'on' || v === 'true' || v === '1' || v === 'yes' || v === 't' || v === 'y';
+}
+
 function resetsEverything(sql: string): boolean {
   return /\b(discard\s+all|reset\s+all)\b/i.test(sql);
 }
 
-function anyWeightedReadable(nodes: readonly NodeState[]): boolean {
-  for (const n of nodes) if (readable(n) && n.weight > 0) return true;
+function anyWeightedReadable(nodes: readonly NodeState[], limits: LagLimits, minLsn: bigint | null, onlyStandbys: boolean): boolean {
+  for (const n of nodes) if (n.weight > 0 && canRead(n, limits, minLsn, onlyStandbys)) return true;
   return false;
 }
 

@@ -48,11 +48,28 @@ export interface AuthConfig {
   readonly users: readonly UserConfig[];
 }
 
+export interface RedirectRule {
+  /** Regexes (anchored) on the session's application_name, database and user; every one given must match. */
+  readonly application_name?: string;
+  readonly database?: string;
+  readonly user?: string;
+  /** Where the session's reads go: 'primary', 'standby' (any, by weight), or a node id. */
+  readonly to: 'primary' | 'standby' | number;
+}
+
 export interface RoutingConfig {
   /** Regex sources, anchored when compiled: use functionPattern(). */
   readonly write_functions: readonly string[];
   readonly read_only_functions: readonly string[];
   readonly load_balance: LoadBalanceMode;
+  /** A standby more than this many bytes of WAL behind takes no reads (0 = no limit). */
+  readonly max_lag_bytes: number;
+  /** A standby more than this many milliseconds behind takes no reads (0 = no limit). */
+  readonly max_lag_ms: number;
+  /** After a session's write commits, its reads go only to standbys that have replayed it. */
+  readonly read_your_writes: boolean;
+  /** First matching rule decides a session's read target. */
+  readonly redirect: readonly RedirectRule[];
 }
 
 export interface PoolConfig {
@@ -197,6 +214,13 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T, def: T
   );
 }
 
+function bool(def: boolean) {
+  return z.preprocess(
+    (v: unknown) => (v === null ? undefined : v === 'true' ? true : v === 'false' ? false : v),
+    z.boolean({ error: 'expected true or false' }).default(def),
+  );
+}
+
 function list<T extends z.ZodType>(item: T) {
   return z.preprocess(
     emptyToUndefined,
@@ -253,10 +277,24 @@ const authShape = {
 
 const functionList = list(nonEmptyString('a non-empty regular expression'));
 
+const redirectShape = {
+  application_name: z.preprocess(emptyToUndefined, nonEmptyString('a regular expression').optional()),
+  database: z.preprocess(emptyToUndefined, nonEmptyString('a regular expression').optional()),
+  user: z.preprocess(emptyToUndefined, nonEmptyString('a regular expression').optional()),
+  to: z.preprocess(
+    numberFromText,
+    z.union([z.literal('primary'), z.literal('standby'), z.number().int().min(0)], { error: "expected 'primary', 'standby' or a node id" }),
+  ),
+};
+
 const routingShape = {
   write_functions: functionList,
   read_only_functions: functionList,
   load_balance: oneOf(LOAD_BALANCE_MODES, 'session'),
+  max_lag_bytes: int(0, Number.MAX_SAFE_INTEGER, 0),
+  max_lag_ms: ms(0, 0),
+  read_your_writes: bool(false),
+  redirect: list(z.strictObject(redirectShape, { error: 'expected a mapping with to and application_name, database or user' })),
 };
 
 const poolShape = {
@@ -307,6 +345,7 @@ export const KEYS_BY_SECTION: Readonly<Record<string, readonly string[]>> = {
   auth: Object.keys(authShape),
   'auth.users[]': Object.keys(userShape),
   routing: Object.keys(routingShape),
+  'routing.redirect[]': Object.keys(redirectShape),
   pool: Object.keys(poolShape),
   health_check: Object.keys(healthCheckShape),
   log: Object.keys(logShape),
@@ -394,6 +433,24 @@ function crossCheck(raw: RawConfig, ctx: z.core.$RefinementCtx<RawConfig>): void
     });
   }
 
+  raw.routing.redirect.forEach((rule, i) => {
+    if (rule.application_name === undefined && rule.database === undefined && rule.user === undefined) {
+      issue(['routing', 'redirect', i], 'a rule needs at least one of application_name, database, user');
+    }
+    for (const key of ['application_name', 'database', 'user'] as const) {
+      const source = rule[key];
+      if (source === undefined) continue;
+      try {
+        functionPattern(source);
+      } catch {
+        issue(['routing', 'redirect', i, key], `invalid regular expression ${JSON.stringify(source)}`);
+      }
+    }
+    if (typeof rule.to === 'number' && rule.to >= raw.backends.length) {
+      issue(['routing', 'redirect', i, 'to'], `no backend with node id ${rule.to}`);
+    }
+  });
+
   const hc = raw.health_check;
   const user = hc.user ?? raw.auth.users[0]?.name;
   if (user === undefined) {
@@ -422,7 +479,7 @@ function finalize(raw: RawConfig): Config {
     listen: raw.listen,
     backends: raw.backends.map((b, i) => ({ name: b.name ?? `node${i}`, host: b.host, port: b.port, weight: b.weight })),
     auth: raw.auth,
-    routing: raw.routing,
+    routing: { ...raw.routing, redirect: raw.routing.redirect.map((r) => ({ ...r }) as RedirectRule) },
     pool: raw.pool,
     health_check: { ...raw.health_check, user, password },
     log: raw.log,

@@ -19,6 +19,7 @@ export interface HealthSettings {
 
 const NODE_QUERY = `SELECT pg_is_in_recovery() AS in_recovery,
   CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn,
+  (extract(epoch from (clock_timestamp() - pg_last_xact_replay_timestamp())) * 1000)::float8 AS replay_age_ms,
   (SELECT coalesce(substring(conninfo from 'application_name=([^ ]+)'), nullif(current_setting('cluster_name'), ''), 'walreceiver')
      FROM pg_stat_wal_receiver) AS receiver_name`;
 
@@ -26,6 +27,7 @@ const REPLICATION_QUERY = `SELECT application_name, state, sync_state FROM pg_st
 
 interface Probe {
   inRecovery: boolean;
+  replayAgeMs: number | null;
   lsn: bigint | null;
   receiverName: string | null;
   replication: { application_name: string; state: string; sync_state: string }[];
@@ -105,13 +107,13 @@ export class HealthChecker {
   private async probe(id: number): Promise<Probe> {
     const client = await this.client(id);
     const res = await withTimeout(client.query(NODE_QUERY), this.settings.timeoutMs, 'health check query timed out');
-    const row = res.rows[0] as { in_recovery: boolean; lsn: string | null; receiver_name: string | null };
+    const row = res.rows[0] as { in_recovery: boolean; lsn: string | null; receiver_name: string | null; replay_age_ms: number | null };
     let replication: Probe['replication'] = [];
     if (!row.in_recovery) {
       const rep = await withTimeout(client.query(REPLICATION_QUERY), this.settings.timeoutMs, 'health check query timed out');
       replication = rep.rows as Probe['replication'];
     }
-    return { inRecovery: row.in_recovery, lsn: parseLsn(row.lsn), receiverName: row.in_recovery ? row.receiver_name : null, replication };
+    return { inRecovery: row.in_recovery, replayAgeMs: row.in_recovery ? row.replay_age_ms : null, lsn: parseLsn(row.lsn), receiverName: row.in_recovery ? row.receiver_name : null, replication };
   }
 
   private async client(id: number): Promise<pg.Client> {
@@ -157,6 +159,8 @@ export class HealthChecker {
       const p = probes[i];
       if (!p || !p.inRecovery) {
         n.lagBytes = p && !p.inRecovery ? 0 : null;
+        n.lagMs = n.lagBytes;
+        n.replayAgeMs = null;
         n.replicationState = '';
         n.replicationSyncState = '';
         continue;
@@ -165,6 +169,9 @@ export class HealthChecker {
       n.replicationState = row?.state ?? '';
       n.replicationSyncState = row?.sync_state ?? '';
       n.lagBytes = primary?.lsn != null && p.lsn != null ? Math.max(0, Number(primary.lsn - p.lsn)) : null;
+      n.replayAgeMs = p.replayAgeMs;
+      // Caught up means no lag in time, however long ago the last transaction was (an idle primary).
+      n.lagMs = n.lagBytes === 0 ? 0 : p.replayAgeMs === null ? null : Math.max(0, Math.round(p.replayAgeMs));
     }
   }
 }

@@ -21,6 +21,10 @@ export interface NodeState {
   lsn: bigint | null;
   /** Bytes the standby's replay is behind the primary's current position. */
   lagBytes: number | null;
+  /** Milliseconds behind: 0 once replayed up to the primary's position, else the age of the last replayed transaction. */
+  lagMs: number | null;
+  /** Age of the standby's last replayed transaction (from pg_last_xact_replay_timestamp()), in ms. */
+  replayAgeMs: number | null;
   /** As the primary's pg_stat_replication reports this standby (empty when it is not streaming or on a primary). */
   replicationState: string;
   replicationSyncState: string;
@@ -57,6 +61,8 @@ export class Topology extends EventEmitter {
       lastError: null,
       lsn: null,
       lagBytes: null,
+      lagMs: null,
+      replayAgeMs: null,
       replicationState: '',
       replicationSyncState: '',
       walReceiverName: null,

@@ -1,32 +1,63 @@
 /** Weighted choice of the node that serves a session's (or a statement's) reads. */
 import type { NodeState } from '../pool/topology.js';
 
-/**
- * Picks a node among those that are up, by weight. Standbys and the primary both take reads in proportion to
- * their weights (weight 0 on the primary keeps reads off it); when no node with a positive weight is up, the
- * primary serves reads. Returns null only when no node is usable at all.
- */
-export function pickReadNode(nodes: readonly NodeState[], random: () => number = Math.random): NodeState | null {
-  let total = 0;
-  for (const n of nodes) if (readable(n)) total += n.weight;
-  if (total > 0) {
-    let r = random() * total;
-    for (const n of nodes) {
-      if (!readable(n) || n.weight <= 0) continue;
-      r -= n.weight;
-      if (r < 0) return n;
-    }
-    // Floating-point rounding: fall back to the last eligible node.
-    for (let i = nodes.length - 1; i >= 0; i--) if (readable(nodes[i]!) && nodes[i]!.weight > 0) return nodes[i]!;
-  }
-  for (const n of nodes) if (n.up && n.role === 'primary') return n;
-  for (const n of nodes) if (readable(n)) return n;
-  return null;
+export interface LagLimits {
+  /** 0 = no limit. */
+  maxBytes: number;
+  /** 0 = no limit. */
+  maxMs: number;
 }
+
+export const NO_LAG_LIMITS: LagLimits = { maxBytes: 0, maxMs: 0 };
 
 /** Up, and known to be a primary or a standby. */
 export function readable(n: NodeState): boolean {
   return n.up && n.role !== 'unknown';
+}
+
+/** A standby that is not streaming, or lags beyond a limit, takes no reads until it catches up. */
+export function lagging(n: NodeState, limits: LagLimits): boolean {
+  if (n.role !== 'standby') return false;
+  if (limits.maxBytes > 0 && (n.lagBytes === null || n.lagBytes > limits.maxBytes)) return true;
+  if (limits.maxMs > 0 && (n.lagMs === null || n.lagMs > limits.maxMs)) return true;
+  return false;
+}
+
+/**
+ * Whether `n` may serve a read: up, not lagging, and (read-your-writes) replayed past `minLsn`. The primary
+ * always has every committed write.
+ */
+export function canRead(n: NodeState, limits: LagLimits, minLsn: bigint | null, onlyStandbys: boolean): boolean {
+  if (!readable(n)) return false;
+  if (n.role === 'primary') return !onlyStandbys;
+  if (lagging(n, limits)) return false;
+  return minLsn === null || (n.lsn !== null && n.lsn >= minLsn);
+}
+
+/**
+ * Picks a node among those that may serve reads, by weight. Standbys and the primary both take reads in
+ * proportion to their weights (weight 0 on the primary keeps reads off it). Returns null when no node with a
+ * positive weight can serve the read: the caller then uses the primary.
+ */
+export function pickReadNode(
+  nodes: readonly NodeState[],
+  limits: LagLimits = NO_LAG_LIMITS,
+  minLsn: bigint | null = null,
+  onlyStandbys = false,
+  random: () => number = Math.random,
+): NodeState | null {
+  let total = 0;
+  for (const n of nodes) if (n.weight > 0 && canRead(n, limits, minLsn, onlyStandbys)) total += n.weight;
+  if (total <= 0) return null;
+  let r = random() * total;
+  let last: NodeState | null = null;
+  for (const n of nodes) {
+    if (n.weight <= 0 || !canRead(n, limits, minLsn, onlyStandbys)) continue;
+    last = n;
+    r -= n.weight;
+    if (r < 0) return n;
+  }
+  return last; // floating-point rounding
 }
 
 /** Weights normalised to sum 1 (pgpool's lb_weight), over all configured nodes. */

@@ -1,6 +1,7 @@
 /**
- * Where a unit of SQL must run, from the classifier's facts alone: the primary, or any node that may serve
- * reads. Session and transaction state (an open transaction stays on its node) are the session's business.
+ * Where a unit of SQL must run, from the classifier's facts plus the few pieces of session state that change
+ * the answer (session-wide read-only or serializable defaults, objects that live in one backend session).
+ * Open transactions staying on their node is the session's business, not this module's.
  */
 import type { Classification, StatementFacts } from './classify.js';
 import { compileFunctionRules, isNeverOnStandby, type FunctionRules } from './functions.js';
@@ -9,18 +10,65 @@ export type RouteTarget = 'read' | 'primary' | 'any';
 
 export interface Route {
   target: RouteTarget;
-  /** Why the primary (for logs and metrics); '' for reads. */
+  /** Why the primary (for logs and metrics); '' otherwise. */
   reason: string;
   /** Read statements in the unit (pgpool's select_cnt counts these on the node that serves them). */
   reads: number;
+  /** The unit may change data (so read-your-writes must learn the commit's WAL position afterwards). */
+  writes: boolean;
+  /** The unit opens a transaction. */
+  begins: boolean;
+  /** The unit creates something that lives in one backend session (temp table, LISTEN, advisory lock, WITH HOLD cursor, SQL PREPARE). */
+  pins: string | null;
+  /** Statements the classifier could not understand (sent to the primary). */
+  notUnderstood: number;
+}
+
+export interface CompiledRedirect {
+  readonly applicationName: RegExp | null;
+  readonly database: RegExp | null;
+  readonly user: RegExp | null;
+  readonly to: 'primary' | 'standby' | number;
 }
 
 export interface RouterRules {
   readonly functions: FunctionRules;
+  readonly redirect: readonly CompiledRedirect[];
+  /** Both function lists are empty: volatility from the catalog decides. */
+  readonly useVolatility: boolean;
+  /** read_only_functions is set (and write_functions is not): only listed functions may run on a standby. */
+  readonly onlyListedAreSafe: boolean;
 }
 
-export function compileRouterRules(routing: { write_functions: readonly string[]; read_only_functions: readonly string[] }): RouterRules {
-  return { functions: compileFunctionRules({ writeFunctions: [...routing.write_functions], readOnlyFunctions: [...routing.read_only_functions] }) };
+/** Session state that changes routing. */
+export interface SessionRouting {
+  /** default_transaction_read_only is on (or SET SESSION CHARACTERISTICS ... READ ONLY). */
+  defaultReadOnly: boolean;
+  /** default_transaction_isolation is serializable: standbys cannot run it. */
+  defaultSerializable: boolean;
+}
+
+/** Catalog facts of the session's database, when known. */
+export interface CatalogFacts {
+  isVolatile(name: string): boolean;
+  isUnlogged(relation: string): boolean;
+}
+
+export interface RoutingSettings {
+  write_functions: readonly string[];
+  read_only_functions: readonly string[];
+  redirect?: readonly { application_name?: string; database?: string; user?: string; to: 'primary' | 'standby' | number }[];
+}
+
+const anchored = (source: string | undefined): RegExp | null => (source === undefined ? null : new RegExp(`^(?:${source})$`));
+
+export function compileRouterRules(routing: RoutingSettings): RouterRules {
+  return {
+    redirect: (routing.redirect ?? []).map((r) => ({ applicationName: anchored(r.application_name), database: anchored(r.database), user: anchored(r.user), to: r.to })),
+    functions: compileFunctionRules({ writeFunctions: [...routing.write_functions], readOnlyFunctions: [...routing.read_only_functions] }),
+    useVolatility: routing.write_functions.length === 0 && routing.read_only_functions.length === 0,
+    onlyListedAreSafe: routing.read_only_functions.length > 0 && routing.write_functions.length === 0,
+  };
 }
 
 /** Node-local statistics and activity: each node has its own, and the primary's are the ones that matter. */
@@ -34,8 +82,16 @@ function isNodeLocalRelation(name: string): boolean {
   return false;
 }
 
+/** Session-level advisory locks outlive the statement and live in one backend session. */
+function isSessionAdvisoryLock(fn: string): boolean {
+  const bare = fn.startsWith('pg_catalog.') ? fn.slice(11) : fn;
+  return (bare.startsWith('pg_advisory_lock') || bare.startsWith('pg_try_advisory_lock')) && !bare.includes('xact');
+}
+
+const NO_SESSION: SessionRouting = { defaultReadOnly: false, defaultSerializable: false };
+
 /** The reason a statement must run on the primary, or null when a standby can serve it. */
-export function primaryReason(f: StatementFacts, rules: RouterRules): string | null {
+export function primaryReason(f: StatementFacts, rules: RouterRules, session: SessionRouting = NO_SESSION, catalog: CatalogFacts | null = null): string | null {
   if (f.hint === 'primary') return 'hint';
   if (!f.understood) return 'not understood';
   switch (f.kind) {
@@ -43,8 +99,14 @@ export function primaryReason(f: StatementFacts, rules: RouterRules): string | n
       return f.explainAnalyze ? 'explain analyze of a write' : 'write';
     case 'ddl':
       return 'ddl';
-    case 'transaction':
-      return 'transaction';
+    case 'transaction': {
+      const tx = f.tx;
+      if (tx === null || tx.op !== 'begin') return 'transaction';
+      const readOnly = tx.readOnly || (session.defaultReadOnly && !tx.readWrite);
+      if (!readOnly) return 'read-write transaction';
+      if (tx.serializable || session.defaultSerializable) return 'serializable transaction';
+      return null;
+    }
     case 'session':
       // Settings run where the session is and are replayed elsewhere; only asking for a writable or
       // serializable transaction needs the primary.
@@ -61,25 +123,62 @@ export function primaryReason(f: StatementFacts, rules: RouterRules): string | n
   if (f.locking) return 'locking read';
   if (f.writableCte) return 'writable cte';
   if (f.selectInto) return 'select into';
+  if (session.defaultSerializable) return 'serializable session';
+  const fns = rules.functions;
   for (const fn of f.functions) {
     if (isNeverOnStandby(fn)) return `function ${fn} cannot run on a standby`;
-    if (rules.functions.isWrite(fn)) return `write function ${fn}`;
+    if (fns.isWrite(fn)) return `write function ${fn}`;
+    if (rules.onlyListedAreSafe && !fns.isReadOnly(fn)) return `function ${fn} is not in read_only_functions`;
+    if (rules.useVolatility && catalog !== null && catalog.isVolatile(fn)) return `volatile function ${fn}`;
   }
-  for (const rel of f.relations) if (isNodeLocalRelation(rel)) return `node-local view ${rel}`;
+  for (const rel of f.relations) {
+    if (isNodeLocalRelation(rel)) return `node-local view ${rel}`;
+    if (catalog !== null && catalog.isUnlogged(rel)) return `unlogged table ${rel}`;
+  }
   return null;
 }
 
-export function routeClassification(c: Classification, rules: RouterRules): Route {
+/** What about this statement ties the session to one backend session, if anything. */
+export function pinReason(f: StatementFacts): string | null {
+  if (f.createsTemp) return 'temporary table';
+  if (f.listen === 'listen') return 'LISTEN';
+  if (f.cursor !== null && f.cursor.op === 'declare' && f.cursor.withHold) return 'WITH HOLD cursor';
+  if (f.prepared !== null && f.prepared.op === 'prepare') return 'SQL PREPARE';
+  for (const fn of f.functions) if (isSessionAdvisoryLock(fn)) return 'advisory lock';
+  return null;
+}
+
+export function routeClassification(c: Classification, rules: RouterRules, session: SessionRouting = NO_SESSION, catalog: CatalogFacts | null = null): Route {
   let reads = 0;
   let reason: string | null = null;
-  let statements = 0;
+  let writes = false;
+  let begins = false;
+  let pins: string | null = null;
+  let notUnderstood = 0;
   for (const f of c.statements) {
     if (f.kind === 'empty') continue;
-    statements++;
-    const r = primaryReason(f, rules);
+    const r = primaryReason(f, rules, session, catalog);
     if (r !== null) reason ??= r;
     if (f.kind === 'read') reads++;
+    else if (f.kind === 'write' || f.kind === 'ddl' || f.kind === 'utility' || f.kind === 'unknown') writes = true;
+    if (f.tx !== null) {
+      if (f.tx.op === 'begin') begins = true;
+      else if (f.tx.op === 'commit' || f.tx.op === 'commit_prepared') writes = true;
+    }
+    if (!f.understood) notUnderstood++;
+    pins ??= pinReason(f);
   }
-  if (reason !== null) return { target: 'primary', reason, reads };
-  return { target: reads === 0 || statements === 0 ? 'any' : 'read', reason: '', reads };
+  const target: RouteTarget = reason !== null ? 'primary' : reads === 0 && !begins ? 'any' : 'read';
+  return { target, reason: reason ?? '', reads, writes, begins, pins, notUnderstood };
+}
+
+/** The first redirect rule matching a session decides where its reads go (pgpool's *_redirect_preference_list). */
+export function redirectFor(rules: RouterRules, session: { applicationName: string; database: string; user: string }): 'primary' | 'standby' | number | null {
+  for (const r of rules.redirect) {
+    if (r.applicationName !== null && !r.applicationName.test(session.applicationName)) continue;
+    if (r.database !== null && !r.database.test(session.database)) continue;
+    if (r.user !== null && !r.user.test(session.user)) continue;
+    return r.to;
+  }
+  return null;
 }

@@ -45,7 +45,7 @@ describe('sample pgproxy.yaml', () => {
       password: 'monitor-secret',
       database: 'postgres',
     });
-    expect(config.routing).toEqual({ write_functions: [], read_only_functions: [], load_balance: 'session' });
+    expect(config.routing).toEqual({ write_functions: [], read_only_functions: [], load_balance: 'session', max_lag_bytes: 0, max_lag_ms: 0, read_your_writes: false, redirect: [] });
   });
 
   it('takes passwords from the environment', () => {
@@ -77,7 +77,7 @@ describe('defaults', () => {
       listen: { host: '127.0.0.1', port: 9999, max_clients: 10000 },
       backends: [{ name: 'node0', host: '127.0.0.1', port: 5432, weight: 1 }],
       auth: { method: 'md5', users: [{ name: 'app', password: 's3cret-pw' }] },
-      routing: { write_functions: [], read_only_functions: [], load_balance: 'session' },
+      routing: { write_functions: [], read_only_functions: [], load_balance: 'session', max_lag_bytes: 0, max_lag_ms: 0, read_your_writes: false, redirect: [] },
       pool: {
         max_per_node: 50,
         acquire_timeout_ms: 10000,

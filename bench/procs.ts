@@ -1,0 +1,198 @@
+/**
+ * Every process the benchmark starts goes through one ProcessTracker: long-running servers (pgproxy, pgpool-II,
+ * PgBouncer, the idle-client holder) and short commands (pgbench, apt-get). Each is spawned detached, in its own
+ * process group, so a Ctrl-C aimed at the benchmark reaches only the benchmark, which then stops them in order.
+ * Nothing is ever signalled by name: only the pids we spawned, and the members of the process groups they lead
+ * (pgpool-II forks its children into the group of the parent we started).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export class AbortedError extends Error {
+  readonly code = 'BENCH_ABORTED';
+  constructor() {
+    super('interrupted');
+    this.name = 'AbortedError';
+  }
+}
+
+export interface SpawnOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Run as this uid/gid (the `postgres` OS user when we are root). */
+  uid?: number;
+  gid?: number;
+  /** Append stdout and stderr to this file; otherwise they are piped and collected. */
+  logFile?: string;
+  /** Pipe stdin (for the idle-client holder); default ignored. */
+  stdin?: boolean;
+  /** Killed at once by abort() (short commands, client drivers); servers are left to the orderly cleanup. */
+  killOnAbort?: boolean;
+}
+
+export interface Tracked {
+  readonly name: string;
+  readonly pid: number;
+  readonly child: ChildProcess;
+  readonly killOnAbort: boolean;
+  /** Resolves when the process has exited (never rejects). */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Null while running. */
+  exit: { code: number | null; signal: NodeJS.Signals | null } | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CommandResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** Cap on output kept in memory per process; pgbench and apt-get print far less. */
+const MAX_OUTPUT = 4 * 1024 * 1024;
+
+/** Pids whose process group is `pgid` (from /proc/<pid>/stat field 5). */
+export function groupMembers(pgid: number): number[] {
+  const out: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // fields[0] = state, [1] = ppid, [2] = pgrp
+      if (fields[0] !== 'Z' && Number(fields[2]) === pgid) out.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+export class ProcessTracker {
+  private readonly live = new Set<Tracked>();
+  private abortedFlag = false;
+
+  get aborted(): boolean {
+    return this.abortedFlag;
+  }
+
+  /** Throw AbortedError once abort() was called: the orchestrator checks this between steps. */
+  check(): void {
+    if (this.abortedFlag) throw new AbortedError();
+  }
+
+  spawn(name: string, file: string, args: string[], opts: SpawnOptions = {}): Tracked {
+    this.check();
+    const fd = opts.logFile !== undefined ? openSync(opts.logFile, 'a', 0o644) : null;
+    let child: ChildProcess;
+    try {
+      child = spawn(file, args, {
+        cwd: opts.cwd,
+        env: opts.env ?? process.env,
+        detached: true,
+        stdio: [opts.stdin ? 'pipe' : 'ignore', fd ?? 'pipe', fd ?? 'pipe'],
+        ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+        ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
+      });
+    } finally {
+      if (fd !== null) closeSync(fd);
+    }
+    if (child.pid === undefined) {
+      // spawn failed synchronously (ENOENT is reported through 'error'); make it an exit.
+      throw new Error(`cannot start ${name} (${file})`);
+    }
+    let resolveExit!: (v: { code: number | null; signal: NodeJS.Signals | null }) => void;
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => (resolveExit = r));
+    const t: Tracked = { name, pid: child.pid, child, killOnAbort: opts.killOnAbort ?? false, exited, exit: null, stdout: '', stderr: '' };
+    child.stdout?.setEncoding('utf8').on('data', (s: string) => {
+      if (t.stdout.length < MAX_OUTPUT) t.stdout += s;
+    });
+    child.stderr?.setEncoding('utf8').on('data', (s: string) => {
+      if (t.stderr.length < MAX_OUTPUT) t.stderr += s;
+    });
+    child.on('error', (err) => {
+      t.stderr += `${err.message}\n`;
+    });
+    child.on('close', (code, sig) => {
+      t.exit = { code, signal: sig };
+      this.live.delete(t);
+      resolveExit(t.exit);
+    });
+    this.live.add(t);
+    return t;
+  }
+
+  /** Run a command to completion (killed after timeoutMs, or on abort). */
+  async run(name: string, file: string, args: string[], opts: SpawnOptions & { timeoutMs: number }): Promise<CommandResult> {
+    const t = this.spawn(name, file, args, { killOnAbort: true, ...opts });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      void this.stop(t, 'SIGTERM', 3_000);
+    }, opts.timeoutMs);
+    try {
+      const { code, signal: sig } = await t.exited;
+      this.check();
+      return { code, signal: sig, stdout: t.stdout, stderr: t.stderr, timedOut };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Send `sig` to the process; after graceMs, SIGKILL it and whatever is left in its process group.
+   * Resolves when the process and its group are gone (bounded: gives up after two more seconds).
+   */
+  async stop(t: Tracked, sig: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<void> {
+    if (t.exit === null) signal(t.pid, sig);
+    const graceful = await Promise.race([t.exited.then(() => true), sleep(graceMs).then(() => false)]);
+    if (!graceful) signal(t.pid, 'SIGKILL');
+    // Children in the group (pgpool-II's) get a moment to follow their parent out, then SIGKILL.
+    for (let i = 0; i < 20 && groupMembers(t.pid).length > 0; i++) await sleep(100);
+    for (const p of groupMembers(t.pid)) signal(p, 'SIGKILL');
+    await Promise.race([t.exited, sleep(2_000)]);
+  }
+
+  /** Stop every tracked process (most recent first). */
+  async stopAll(graceMs = 5_000): Promise<void> {
+    const all = [...this.live].reverse();
+    for (const t of all) await this.stop(t, 'SIGTERM', graceMs);
+  }
+
+  /** Ctrl-C: refuse new processes and kill running short commands at once. */
+  abort(): void {
+    this.abortedFlag = true;
+    for (const t of this.live) if (t.killOnAbort) void this.stop(t, 'SIGTERM', 2_000);
+  }
+
+  /** Last resort before a forced exit: SIGKILL everything we started, synchronously. */
+  killAllNow(): void {
+    for (const t of this.live) {
+      signal(t.pid, 'SIGKILL');
+      for (const p of groupMembers(t.pid)) signal(p, 'SIGKILL');
+    }
+  }
+
+  /** Names and pids still running (for the final "nothing left behind" check). */
+  running(): { name: string; pid: number }[] {
+    return [...this.live].map((t) => ({ name: t.name, pid: t.pid }));
+  }
+}
