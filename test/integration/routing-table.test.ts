@@ -531,7 +531,6 @@ describe('routing table: where each statement runs, as the servers saw it', () =
       const primaryPort = info.nodes[0]!.port;
       const ranOn =
         p + s1 + s2 === 0 ? 'nowhere (no node recorded it)' : [p > 0 ? `primary (${p})` : '', s1 > 0 ? `node1 (${s1})` : '', s2 > 0 ? `node2 (${s2})` : ''].filter(Boolean).join(' + ');
-      (await import('node:fs')).appendFileSync('/tmp/rt-counts.txt', `${c.id} ${c.where} p=${p} s1=${s1} s2=${s2} err=${out.error} ports=${out.ports}\n`);
       const portNote = out.ports.length > 0 ? `; inet_server_port ${out.ports.join(',')}` : '';
       const happened = `ran on ${ranOn}${out.error ? `; error: ${out.error}` : ''}${portNote}`;
       const ok = out.error === null && (c.where === 'primary' ? p > 0 && s1 + s2 === 0 : p === 0 && s1 + s2 > 0);
