@@ -32,17 +32,29 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
   const pools = new PoolManager(
     {
       maxPerNode: config.pool.max_per_node,
+      minIdle: config.pool.min_idle,
       acquireTimeoutMs: config.pool.acquire_timeout_ms,
       idleTimeoutMs: config.pool.idle_timeout_ms,
       maxLifetimeMs: config.pool.max_lifetime_ms,
       connectTimeoutMs: config.pool.connect_timeout_ms,
     },
     log,
+    { maxPerUser: config.limits.max_connections_per_user, maxPerDatabase: config.limits.max_connections_per_database },
+    (id) => topology.nodes[id]?.up === true,
   );
   const hc = config.health_check;
   const health = new HealthChecker(
     topology,
-    { periodMs: hc.period_ms, timeoutMs: hc.timeout_ms, maxRetries: hc.max_retries, retryDelayMs: hc.retry_delay_ms, user: hc.user, password: hc.password, database: hc.database },
+    {
+      periodMs: hc.period_ms,
+      timeoutMs: hc.timeout_ms,
+      maxRetries: hc.max_retries,
+      retryDelayMs: hc.retry_delay_ms,
+      user: hc.user,
+      password: hc.password,
+      database: hc.database,
+      failover: { autoPromote: config.failover.auto_promote, afterMs: config.failover.after_ms, user: config.failover.user, password: config.failover.password },
+    },
     log.child({ component: 'health' }),
   );
   const context: ProxyContext = {
@@ -56,15 +68,25 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     lagLimits: { maxBytes: config.routing.max_lag_bytes, maxMs: config.routing.max_lag_ms },
     stats: { notUnderstood: 0 },
     reportNodeFailure(nodeId, reason) {
+      if (!config.health_check.fail_on_backend_error) return;
       const node = topology.nodes[nodeId];
       if (node?.up) topology.markDown(nodeId, reason);
     },
   };
+  const sessions = new Set<Session>();
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const s of sessions) s.checkTimeouts(now);
+  }, 1000);
+  sweep.unref();
   topology.on('change', (change: { node: string; from: string; to: string; first: boolean }, node: { id: number; up: boolean }) => {
     const fields = { node: change.node, from: change.from, to: change.to };
     if (change.first) log.info(fields, 'node discovered');
     else log.warn(fields, 'node state changed');
-    if (!node.up) pools.closeIdleOn(node.id);
+    if (!node.up) {
+      pools.closeIdleOn(node.id);
+      for (const s of sessions) s.nodeDown(node.id);
+    }
   });
 
   await health.start();
@@ -80,7 +102,6 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
   for (const n of topology.nodes) log.info({ node: n.name, host: n.host, port: n.port, up: n.up, role: n.role, weight: n.weight }, 'node');
   if (!topology.primary()) log.warn('no primary found yet; writes will fail until one is');
 
-  const sessions = new Set<Session>();
   const server = net.createServer((socket) => {
     if (sessions.size >= config.listen.max_clients) {
       socket.on('error', () => socket.destroy());
@@ -112,6 +133,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
         server.close(() => resolve());
         for (const s of sessions) s.close();
       });
+      clearInterval(sweep);
       await health.stop();
       pools.close();
     },

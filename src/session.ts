@@ -108,6 +108,8 @@ class Link implements ReplyHandler {
   /** The segment rolls back (ROLLBACK, ROLLBACK TO): settings made in it are not kept. */
   segmentRollback = false;
 
+  /** Transaction pooling: return this link to the pool once the current inbound chunk is handled. */
+  releaseAfterFeed = false;
   /** Statements closed by the client elsewhere, to close here before this backend is used again. */
   pendingCloses: string[] | null = null;
   private readonly capture = new Uint8Array(CAPTURE);
@@ -123,6 +125,16 @@ class Link implements ReplyHandler {
   expect(entry: number): void {
     this.fifo.push(entry);
     if (endsWithReady(entry)) this.pendingZ++;
+  }
+
+  /** ReadyForQuery messages the client still expects from this link (its own Syncs and Queries). */
+  clientPendingReady(): number {
+    let n = 0;
+    for (let i = this.head; i < this.fifo.length; i++) {
+      const e = this.fifo[i]!;
+      if (endsWithReady(e) && (e & INJECTED) === 0) n++;
+    }
+    return n;
   }
 
   /** DataRows are captured only while an LSN query is under way (it is rare; forwarding stays zero-copy otherwise). */
@@ -259,6 +271,8 @@ export class Session implements BackendOwner {
   /** Node whose backend connection is being acquired (at most one at a time; the session is blocked meanwhile). */
   private acquiring: number | null = null;
   private corked: Link[] = [];
+  /** When the client last sent anything (for idle timeouts; read by a once-a-second sweep). */
+  private lastActivity = Date.now();
   private clientPaused = false;
 
   constructor(
@@ -282,6 +296,7 @@ export class Session implements BackendOwner {
 
   private onClientData(chunk: Buffer): void {
     if (this.phase === Phase.Closed) return;
+    this.lastActivity = Date.now();
     if (this.blocked) {
       this.held = this.held ? Buffer.concat([this.held, chunk]) : chunk;
       return;
@@ -843,6 +858,8 @@ export class Session implements BackendOwner {
   private replaySettings(link: Link): void {
     const pending = this.settings.slice(link.appliedSettings);
     link.appliedSettings = this.settings.length;
+    link.conn.settingsOwner = this.id;
+    link.conn.settingsCount = link.appliedSettings;
     link.onlyReads = false;
     link.conn.needsReset = true;
     const resets = pending.some(resetsEverything);
@@ -867,12 +884,23 @@ export class Session implements BackendOwner {
       }
     }
     if (upToDate) link.appliedSettings = this.settings.length;
+    link.conn.settingsOwner = this.id;
+    link.conn.settingsCount = link.appliedSettings;
   }
 
   private addLink(node: NodeState, conn: BackendConnection): Link {
     const link = new Link(this, conn, node);
     conn.owner = this;
     this.links.set(node.id, link);
+    if (conn.settingsOwner === this.id) {
+      link.appliedSettings = Math.min(conn.settingsCount, this.settings.length);
+    } else if (conn.settingsOwner !== 0) {
+      // Another client's settings are still on this connection (transaction pooling): clear them first.
+      this.inject(link, queryMessage('RESET ALL'), E_QUERY | INJECTED);
+      conn.settingsOwner = 0;
+      conn.settingsCount = 0;
+      conn.appliedParams = '';
+    }
     if (this.replaySignature !== '' && conn.appliedParams !== this.replaySignature) {
       this.inject(link, queryMessage(this.replayParams), E_QUERY | INJECTED);
       conn.appliedParams = this.replaySignature;
@@ -983,7 +1011,30 @@ export class Session implements BackendOwner {
     } catch (err) {
       this.log.warn({ node: conn.node.name, err: (err as Error).message }, 'malformed data from backend');
       conn.destroy();
+      return;
     }
+    if (link.releaseAfterFeed) this.releaseLink(link);
+  }
+
+  /** Transaction pooling: gives an idle link back to its pool, keeping the session's settings on record. */
+  private releaseLink(link: Link): void {
+    link.releaseAfterFeed = false;
+    if (link.pendingZ > 0 || link.status !== TxStatus.Idle || !link.scanner.atBoundary || link.copyIn) return;
+    if (this.links.get(link.node.id) !== link) return;
+    this.links.delete(link.node.id);
+    if (this.cur === link) this.cur = null;
+    const conn = link.conn;
+    conn.owner = null;
+    if (conn.settingsOwner === this.id) conn.settingsCount = link.appliedSettings;
+    this.pool(link.node).release(conn, { reusable: !conn.closed, inTransaction: false, keepSessionState: true });
+  }
+
+  /** Transaction pooling applies, and this link may go back to the pool now. */
+  private mayReleaseLink(link: Link): boolean {
+    if (this.ctx.config.pool.mode !== 'transaction' || this.phase !== Phase.Ready) return false;
+    if (link.pendingZ > 0 || link.status !== TxStatus.Idle || (this.unitOpen && this.cur === link)) return false;
+    // Objects living in one backend session keep the session on its primary connection.
+    return !(this.pinned !== null && link.node.role === 'primary');
   }
 
   /** A ReadyForQuery arrived on `link`; `injected` when it answers pgproxy's own Sync or Query. */
@@ -1010,6 +1061,7 @@ export class Session implements BackendOwner {
       if (link.status !== TxStatus.Idle) this.txLink = link;
       else if (this.txLink === link) this.txLink = null;
     }
+    if (this.mayReleaseLink(link)) link.releaseAfterFeed = true;
     if (this.blocked && link.pendingZ === 0) queueMicrotask(() => this.resume());
   }
 
@@ -1022,21 +1074,65 @@ export class Session implements BackendOwner {
     if (!link || link.conn !== conn) return;
     this.links.delete(conn.node.id);
     if (this.phase === Phase.Closed) return;
-    this.ctx.reportNodeFailure(conn.node.id, error?.message ?? 'connection lost');
-    const owed = link.pendingZ > 0 || link === this.txLink;
+    if (!this.closingNode) this.ctx.reportNodeFailure(conn.node.id, error?.message ?? 'connection lost');
     if (link === this.cur) this.cur = null;
-    if (!owed) return;
     const wasInTx = link === this.txLink || link.status !== TxStatus.Idle;
-    this.txLink = null;
+    if (link === this.txLink) this.txLink = null;
+    const owed = link.clientPendingReady();
+    if (owed === 0 && !wasInTx) return;
+    if (!link.scanner.atBoundary) {
+      // The client has part of a message: nothing can follow it cleanly.
+      this.log.warn({ node: conn.node.name }, 'backend lost in the middle of a message; closing the client');
+      this.client.destroy();
+      this.close();
+      return;
+    }
     this.unitOpen = false;
-    if (wasInTx) this.abortedTx = true;
-    const err = new ProxyError(SqlState.ConnectionFailure, `connection to node ${conn.node.name} (${conn.node.host}:${conn.node.port}) was lost`);
-    const parts: Buffer[] = [err.toFrame()];
-    if (link.pendingZ > 0) parts.push(readyForQuery(wasInTx ? TxStatus.Failed : TxStatus.Idle));
-    this.txStatus = wasInTx ? TxStatus.Failed : TxStatus.Idle;
-    this.writeClient(Buffer.concat(parts));
-    this.log.warn({ node: conn.node.name }, 'backend connection lost during a statement');
+    this.skipToSync = false;
+    if (wasInTx) {
+      // The transaction is gone with its backend: keep it aborted until the client ends it.
+      this.abortedTx = true;
+      this.txStatus = TxStatus.Failed;
+    }
+    if (owed > 0) {
+      const err = new ProxyError(SqlState.ConnectionFailure, `connection to node ${conn.node.name} (${conn.node.host}:${conn.node.port}) was lost`);
+      const parts: Buffer[] = [err.toFrame()];
+      for (let i = 0; i < owed; i++) parts.push(readyForQuery(wasInTx ? TxStatus.Failed : TxStatus.Idle));
+      this.writeClient(Buffer.concat(parts));
+      this.log.warn({ node: conn.node.name }, 'backend connection lost during a statement');
+    }
     if (this.blocked) queueMicrotask(() => this.resume());
+  }
+
+  /** Set while the session itself drops links to a node that was marked down (not a new failure to report). */
+  private closingNode = false;
+
+  /** The node was marked down: statements in flight there fail now rather than hang, and its links are dropped. */
+  nodeDown(nodeId: number): void {
+    const link = this.links.get(nodeId);
+    if (!link) return;
+    this.closingNode = true;
+    try {
+      link.conn.destroy();
+    } finally {
+      this.closingNode = false;
+    }
+  }
+
+  /** Called about once a second: client idle and idle-in-transaction timeouts. */
+  checkTimeouts(now: number): void {
+    if (this.phase !== Phase.Ready || this.blocked) return;
+    for (const l of this.links.values()) if (l.pendingZ > 0) return;
+    const idleFor = now - this.lastActivity;
+    const listen = this.ctx.config.listen;
+    const inTx = this.txStatus !== TxStatus.Idle || this.abortedTx;
+    if (inTx && listen.idle_in_transaction_timeout_ms > 0 && idleFor > listen.idle_in_transaction_timeout_ms) {
+      this.log.info({ idleMs: idleFor }, 'closing client idle in transaction');
+      this.fatal(new ProxyError('25P03', 'terminating connection due to idle-in-transaction timeout', 'FATAL'));
+    } else if (!inTx && listen.client_idle_timeout_ms > 0 && idleFor > listen.client_idle_timeout_ms) {
+      this.log.info({ idleMs: idleFor }, 'closing idle client');
+      this.fatal(new ProxyError('57P05', 'terminating connection due to idle-session timeout', 'FATAL'));
+    }
   }
 
   private noteNodeError(node: NodeState, err: Error): void {

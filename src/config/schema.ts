@@ -26,6 +26,10 @@ export interface ListenConfig {
   readonly host: string;
   readonly port: number;
   readonly max_clients: number;
+  /** Close a client idle (outside a transaction) this long; 0 = never. */
+  readonly client_idle_timeout_ms: number;
+  /** Close a client idle inside a transaction this long (its transaction is rolled back); 0 = never. */
+  readonly idle_in_transaction_timeout_ms: number;
 }
 
 export interface BackendConfig {
@@ -73,7 +77,11 @@ export interface RoutingConfig {
 }
 
 export interface PoolConfig {
+  /** session: a client keeps its backend connections; transaction: they return to the pool after each transaction. */
+  readonly mode: 'session' | 'transaction';
   readonly max_per_node: number;
+  /** Warm idle connections kept per pool that has been used. */
+  readonly min_idle: number;
   readonly acquire_timeout_ms: number;
   /** 0 = never. */
   readonly idle_timeout_ms: number;
@@ -82,7 +90,25 @@ export interface PoolConfig {
   readonly connect_timeout_ms: number;
 }
 
+export interface LimitsConfig {
+  /** Backend connections of one user across all nodes and databases; 0 = no limit. */
+  readonly max_connections_per_user: number;
+  /** Backend connections to one database across all nodes and users; 0 = no limit. */
+  readonly max_connections_per_database: number;
+}
+
+export interface FailoverConfig {
+  /** Promote the most advanced standby when the primary has been down for after_ms (one pgproxy instance only). */
+  readonly auto_promote: boolean;
+  readonly after_ms: number;
+  /** A role allowed to run pg_promote() (superuser, or granted EXECUTE); defaults to the health-check credentials. */
+  readonly user: string;
+  readonly password: string;
+}
+
 export interface HealthCheckConfig {
+  /** A connection error a session sees on a node counts as a failed health check at once. */
+  readonly fail_on_backend_error: boolean;
   readonly period_ms: number;
   readonly timeout_ms: number;
   readonly max_retries: number;
@@ -100,6 +126,8 @@ export interface LogConfig {
 
 export interface Config {
   readonly listen: ListenConfig;
+  readonly limits: LimitsConfig;
+  readonly failover: FailoverConfig;
   /** List order = node id. Roles are discovered by the health checker. */
   readonly backends: readonly BackendConfig[];
   readonly auth: AuthConfig;
@@ -244,6 +272,8 @@ const listenShape = {
   // 0 = any free port (tests).
   port: int(0, 65535, 9999),
   max_clients: int(1, Number.MAX_SAFE_INTEGER, 10_000),
+  client_idle_timeout_ms: ms(0, 0),
+  idle_in_transaction_timeout_ms: ms(0, 0),
 };
 
 const backendShape = {
@@ -298,14 +328,29 @@ const routingShape = {
 };
 
 const poolShape = {
+  mode: oneOf(['session', 'transaction'] as const, 'session'),
   max_per_node: int(1, Number.MAX_SAFE_INTEGER, 50),
+  min_idle: int(0, Number.MAX_SAFE_INTEGER, 0),
   acquire_timeout_ms: ms(1, 10_000),
   idle_timeout_ms: ms(0, 600_000),
   max_lifetime_ms: ms(0, 3_600_000),
   connect_timeout_ms: ms(1, 5_000),
 };
 
+const limitsShape = {
+  max_connections_per_user: int(0, Number.MAX_SAFE_INTEGER, 0),
+  max_connections_per_database: int(0, Number.MAX_SAFE_INTEGER, 0),
+};
+
+const failoverShape = {
+  auto_promote: bool(false),
+  after_ms: ms(0, 5_000),
+  user: z.preprocess(emptyToUndefined, nonEmptyString('a non-empty user name').optional()),
+  password: z.preprocess(emptyToUndefined, z.string({ error: 'expected a string' }).optional()),
+};
+
 const healthCheckShape = {
+  fail_on_backend_error: bool(true),
   period_ms: ms(1, 1_000),
   timeout_ms: ms(1, 1_000),
   max_retries: int(0, Number.MAX_SAFE_INTEGER, 0),
@@ -333,7 +378,9 @@ const rootShape = {
   auth: section(authShape),
   routing: section(routingShape),
   pool: section(poolShape),
+  limits: section(limitsShape),
   health_check: section(healthCheckShape),
+  failover: section(failoverShape),
   log: section(logShape),
 };
 
@@ -347,7 +394,9 @@ export const KEYS_BY_SECTION: Readonly<Record<string, readonly string[]>> = {
   routing: Object.keys(routingShape),
   'routing.redirect[]': Object.keys(redirectShape),
   pool: Object.keys(poolShape),
+  limits: Object.keys(limitsShape),
   health_check: Object.keys(healthCheckShape),
+  failover: Object.keys(failoverShape),
   log: Object.keys(logShape),
 };
 
@@ -481,7 +530,14 @@ function finalize(raw: RawConfig): Config {
     auth: raw.auth,
     routing: { ...raw.routing, redirect: raw.routing.redirect.map((r) => ({ ...r }) as RedirectRule) },
     pool: raw.pool,
+    limits: raw.limits,
     health_check: { ...raw.health_check, user, password },
+    failover: {
+      auto_promote: raw.failover.auto_promote,
+      after_ms: raw.failover.after_ms,
+      user: raw.failover.user ?? user,
+      password: raw.failover.password ?? (raw.failover.user === undefined ? password : ''),
+    },
     log: raw.log,
   };
 }

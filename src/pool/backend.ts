@@ -53,6 +53,9 @@ export class BackendConnection {
   appliedParams = '';
   /** The session changed state that a reset must clear (SET, temp objects, prepared statements...). */
   needsReset = false;
+  /** Session (id) whose settings this connection carries, and how many of them (transaction pooling keeps them). */
+  settingsOwner = 0;
+  settingsCount = 0;
 
   private constructor(
     readonly node: NodeAddress,

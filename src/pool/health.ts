@@ -7,6 +7,13 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { parseLsn, type Topology } from './topology.js';
 
+export interface FailoverSettings {
+  autoPromote: boolean;
+  afterMs: number;
+  user: string;
+  password: string;
+}
+
 export interface HealthSettings {
   periodMs: number;
   timeoutMs: number;
@@ -15,11 +22,13 @@ export interface HealthSettings {
   user: string;
   password: string;
   database: string;
+  failover?: FailoverSettings;
 }
 
 const NODE_QUERY = `SELECT pg_is_in_recovery() AS in_recovery,
   CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn,
   (extract(epoch from (clock_timestamp() - pg_last_xact_replay_timestamp())) * 1000)::float8 AS replay_age_ms,
+  pg_last_wal_receive_lsn()::text AS receive_lsn,
   (SELECT coalesce(substring(conninfo from 'application_name=([^ ]+)'), nullif(current_setting('cluster_name'), ''), 'walreceiver')
      FROM pg_stat_wal_receiver) AS receiver_name`;
 
@@ -27,6 +36,7 @@ const REPLICATION_QUERY = `SELECT application_name, state, sync_state FROM pg_st
 
 interface Probe {
   inRecovery: boolean;
+  receiveLsn: bigint | null;
   replayAgeMs: number | null;
   lsn: bigint | null;
   receiverName: string | null;
@@ -39,6 +49,10 @@ export class HealthChecker {
   private running = false;
   private stopped = false;
   private firstRound: Promise<void> | null = null;
+  private primaryLostAt: number | null = null;
+  private promoting = false;
+  /** Sync state each standby last had while a primary reported it (kept after the primary is gone). */
+  private readonly lastSyncState = new Map<number, string>();
 
   constructor(
     private readonly topology: Topology,
@@ -74,6 +88,7 @@ export class HealthChecker {
       const probes = await Promise.all(this.topology.nodes.map((n) => this.checkWithRetries(n.id)));
       if (this.stopped) return;
       this.applyReplication(probes);
+      await this.maybePromote(probes);
       const primaries = this.topology.primaryCount();
       if (primaries > 1) {
         this.log.error({ primaries: this.topology.nodes.filter((n) => n.up && n.role === 'primary').map((n) => n.name) }, 'more than one node claims to be primary; writes are refused until this resolves');
@@ -107,13 +122,13 @@ export class HealthChecker {
   private async probe(id: number): Promise<Probe> {
     const client = await this.client(id);
     const res = await withTimeout(client.query(NODE_QUERY), this.settings.timeoutMs, 'health check query timed out');
-    const row = res.rows[0] as { in_recovery: boolean; lsn: string | null; receiver_name: string | null; replay_age_ms: number | null };
+    const row = res.rows[0] as { in_recovery: boolean; lsn: string | null; receiver_name: string | null; replay_age_ms: number | null; receive_lsn: string | null };
     let replication: Probe['replication'] = [];
     if (!row.in_recovery) {
       const rep = await withTimeout(client.query(REPLICATION_QUERY), this.settings.timeoutMs, 'health check query timed out');
       replication = rep.rows as Probe['replication'];
     }
-    return { inRecovery: row.in_recovery, replayAgeMs: row.in_recovery ? row.replay_age_ms : null, lsn: parseLsn(row.lsn), receiverName: row.in_recovery ? row.receiver_name : null, replication };
+    return { inRecovery: row.in_recovery, receiveLsn: parseLsn(row.receive_lsn), replayAgeMs: row.in_recovery ? row.replay_age_ms : null, lsn: parseLsn(row.lsn), receiverName: row.in_recovery ? row.receiver_name : null, replication };
   }
 
   private async client(id: number): Promise<pg.Client> {
@@ -149,6 +164,47 @@ export class HealthChecker {
     c.end().catch(() => {});
   }
 
+  /**
+   * failover.auto_promote: once no primary has answered for failover.after_ms, promote the standby that has
+   * received the most WAL, preferring one that was synchronous (every acknowledged commit is flushed there).
+   */
+  private async maybePromote(probes: (Probe | null)[]): Promise<void> {
+    const fo = this.settings.failover;
+    if (!fo?.autoPromote || this.promoting) return;
+    if (this.topology.primaryCount() > 0) {
+      this.primaryLostAt = null;
+      return;
+    }
+    const now = Date.now();
+    this.primaryLostAt ??= now;
+    if (now - this.primaryLostAt < fo.afterMs) return;
+    const candidates = this.topology.nodes.filter((n) => n.up && n.role === 'standby' && probes[n.id]?.inRecovery);
+    if (candidates.length === 0) return;
+    const receive = (id: number): bigint => probes[id]?.receiveLsn ?? probes[id]?.lsn ?? 0n;
+    candidates.sort((a, b) => {
+      const syncA = this.lastSyncState.get(a.id) === 'sync' ? 1 : 0;
+      const syncB = this.lastSyncState.get(b.id) === 'sync' ? 1 : 0;
+      if (syncA !== syncB) return syncB - syncA;
+      const d = receive(b.id) - receive(a.id);
+      return d > 0n ? 1 : d < 0n ? -1 : a.id - b.id;
+    });
+    const chosen = candidates[0]!;
+    this.promoting = true;
+    this.log.warn({ node: chosen.name, receiveLsn: String(receive(chosen.id)), sync: this.lastSyncState.get(chosen.id) ?? '' }, 'no primary for failover.after_ms: promoting the most advanced standby');
+    const client = new pg.Client({ host: chosen.host, port: chosen.port, user: fo.user, password: fo.password, database: this.settings.database, connectionTimeoutMillis: this.settings.timeoutMs });
+    try {
+      await client.connect();
+      await client.query('SELECT pg_promote(true, 60)');
+      this.log.warn({ node: chosen.name }, 'standby promoted');
+      this.primaryLostAt = null;
+    } catch (err) {
+      this.log.error({ node: chosen.name, err: (err as Error).message }, 'promotion failed');
+    } finally {
+      this.promoting = false;
+      await client.end().catch(() => {});
+    }
+  }
+
   private applyReplication(probes: (Probe | null)[]): void {
     const nodes = this.topology.nodes;
     const primaryIdx = probes.findIndex((p, i) => p !== null && !p.inRecovery && nodes[i]!.up);
@@ -158,6 +214,7 @@ export class HealthChecker {
       const n = nodes[i]!;
       const p = probes[i];
       if (!p || !p.inRecovery) {
+        n.following = null;
         n.lagBytes = p && !p.inRecovery ? 0 : null;
         n.lagMs = n.lagBytes;
         n.replayAgeMs = null;
@@ -166,8 +223,16 @@ export class HealthChecker {
         continue;
       }
       const row = rows.find((r) => r.application_name === p.receiverName);
-      n.replicationState = row?.state ?? '';
+      const following = primary === null ? null : row !== undefined && (row.state === 'streaming' || row.state === 'catchup');
+      if (following === false && n.following !== false) {
+        this.log.warn({ node: n.name, primary: primary?.name }, 'standby is not streaming from the current primary; it takes no reads until it does');
+      } else if (following === true && n.following === false) {
+        this.log.warn({ node: n.name, primary: primary?.name }, 'standby streams from the current primary again');
+      }
+      n.following = following;
+      n.replicationState = row?.state ?? (following === false ? 'not streaming from primary' : '');
       n.replicationSyncState = row?.sync_state ?? '';
+      if (primary !== null) this.lastSyncState.set(n.id, n.replicationSyncState);
       n.lagBytes = primary?.lsn != null && p.lsn != null ? Math.max(0, Number(primary.lsn - p.lsn)) : null;
       n.replayAgeMs = p.replayAgeMs;
       // Caught up means no lag in time, however long ago the last transaction was (an idle primary).

@@ -1,29 +1,66 @@
 /** All pools of the process, keyed by (node, database, user), and the server parameters each (database, user) reports. */
 import type { Logger } from 'pino';
 import type { NodeAddress } from './backend.js';
-import { Pool, type PoolLimits } from './pool.js';
+import { Pool, type ConnectionGate, type PoolLimits } from './pool.js';
 
-export class PoolManager {
+export interface GlobalLimits {
+  /** 0 = no limit. */
+  maxPerUser: number;
+  maxPerDatabase: number;
+}
+
+export class PoolManager implements ConnectionGate {
   private readonly pools = new Map<string, Pool>();
   private readonly params = new Map<string, Map<string, string>>();
+  private readonly perUser = new Map<string, number>();
+  private readonly perDatabase = new Map<string, number>();
   private sweepTimer: NodeJS.Timeout;
 
   constructor(
     private limits: PoolLimits,
     private readonly log: Logger,
+    private global: GlobalLimits = { maxPerUser: 0, maxPerDatabase: 0 },
+    private readonly nodeUp: (nodeId: number) => boolean = () => true,
   ) {
     this.sweepTimer = setInterval(() => {
       const now = Date.now();
-      for (const p of this.pools.values()) p.sweep(now);
+      for (const p of this.pools.values()) {
+        p.sweep(now);
+        if (this.nodeUp(p.node.id)) p.warm();
+      }
     }, 1000);
     this.sweepTimer.unref();
+  }
+
+  tryOpen(user: string, database: string): boolean {
+    const u = this.perUser.get(user) ?? 0;
+    const d = this.perDatabase.get(database) ?? 0;
+    if (this.global.maxPerUser > 0 && u >= this.global.maxPerUser) return false;
+    if (this.global.maxPerDatabase > 0 && d >= this.global.maxPerDatabase) return false;
+    this.perUser.set(user, u + 1);
+    this.perDatabase.set(database, d + 1);
+    return true;
+  }
+
+  closed(user: string, database: string): void {
+    this.perUser.set(user, Math.max(0, (this.perUser.get(user) ?? 1) - 1));
+    this.perDatabase.set(database, Math.max(0, (this.perDatabase.get(database) ?? 1) - 1));
+    if (this.global.maxPerUser > 0 || this.global.maxPerDatabase > 0) {
+      // A slot under a shared limit is free: let a waiting pool of the same user or database use it.
+      for (const p of this.pools.values()) if (p.user === user || p.database === database) p.serveWaiter();
+    }
+  }
+
+  /** Backend connections counted for a user (all nodes and databases). */
+  connectionsOfUser(user: string): number {
+    return this.perUser.get(user) ?? 0;
   }
 
   get(node: NodeAddress, database: string, user: string, secret: string): Pool {
     const key = `${node.id}\0${database}\0${user}`;
     let pool = this.pools.get(key);
     if (!pool) {
-      pool = new Pool(node, user, database, secret, this.limits, this.log);
+      pool = new Pool(node, user, database, secret, this.limits, this.log, this);
       this.pools.set(key, pool);
     }
     return pool;

@@ -10,10 +10,19 @@ import { runInternalQuery } from './internal-query.js';
 
 export interface PoolLimits {
   maxPerNode: number;
+  minIdle: number;
   acquireTimeoutMs: number;
   idleTimeoutMs: number;
   maxLifetimeMs: number;
   connectTimeoutMs: number;
+}
+
+/** Limits across pools (per user, per database); the manager implements it. */
+export interface ConnectionGate {
+  /** Whether one more connection for (user, database) may be opened; counts it when it returns true. */
+  tryOpen(user: string, database: string): boolean;
+  /** A connection counted by tryOpen is gone. */
+  closed(user: string, database: string): void;
 }
 
 interface Waiter {
@@ -36,6 +45,7 @@ export class Pool {
     private secret: string,
     private limits: PoolLimits,
     private readonly log: Logger,
+    private readonly gate: ConnectionGate,
   ) {}
 
   get idleCount(): number {
@@ -62,7 +72,7 @@ export class Pool {
       this.busy++;
       return Promise.resolve(conn);
     }
-    if (this.busy < this.limits.maxPerNode) return this.open();
+    if (this.busy < this.limits.maxPerNode && this.gate.tryOpen(this.user, this.database)) return this.open();
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
@@ -70,13 +80,14 @@ export class Pool {
         timer: setTimeout(() => {
           const i = this.waiters.indexOf(waiter);
           if (i >= 0) this.waiters.splice(i, 1);
-          reject(new ProxyError(SqlState.TooManyConnections, `no connection to ${this.node.name} free within ${this.limits.acquireTimeoutMs} ms (pool.max_per_node = ${this.limits.maxPerNode})`));
+          reject(new ProxyError(SqlState.TooManyConnections, `no connection to ${this.node.name} free within ${this.limits.acquireTimeoutMs} ms (pool.max_per_node = ${this.limits.maxPerNode}, or a limits.* setting)`));
         }, this.limits.acquireTimeoutMs),
       };
       this.waiters.push(waiter);
     });
   }
 
+  /** Opens a connection; the caller has counted it with the gate. */
   private open(): Promise<BackendConnection> {
     this.busy++;
     const login: LoginSpec = { user: this.user, database: this.database, secret: this.secret, connectTimeoutMs: this.limits.connectTimeoutMs };
@@ -87,6 +98,7 @@ export class Pool {
       },
       (err: Error) => {
         this.busy--;
+        this.gate.closed(this.user, this.database);
         this.serveWaiter();
         throw err;
       },
@@ -97,13 +109,13 @@ export class Pool {
    * Returns a connection. `reset` runs ROLLBACK (when inside a transaction) and DISCARD ALL before reuse;
    * a connection that cannot be reset, or has outlived max_lifetime_ms, is closed instead.
    */
-  release(conn: BackendConnection, state: { reusable: boolean; inTransaction: boolean }): void {
+  release(conn: BackendConnection, state: { reusable: boolean; inTransaction: boolean; keepSessionState?: boolean }): void {
     conn.owner = null;
     if (!state.reusable || conn.closed || this.closed || this.expired(conn)) {
       this.discard(conn);
       return;
     }
-    if (!conn.needsReset && !state.inTransaction) {
+    if ((!conn.needsReset || state.keepSessionState) && !state.inTransaction) {
       this.putIdle(conn);
       return;
     }
@@ -113,6 +125,8 @@ export class Pool {
         conn.needsReset = false;
         conn.prepared.clear();
         conn.appliedParams = '';
+        conn.settingsOwner = 0;
+        conn.settingsCount = 0;
         this.putIdle(conn);
       },
       (err: Error) => {
@@ -139,20 +153,40 @@ export class Pool {
     conn.onClosed = null;
     if (!conn.closed) conn.terminate();
     this.busy--;
+    this.gate.closed(this.user, this.database);
     this.serveWaiter();
   }
 
   /** A connection closed on its own (idle one lost, or a leased one whose owner handles the error). */
   private forget(conn: BackendConnection): void {
     const i = this.idle.indexOf(conn);
-    if (i >= 0) this.idle.splice(i, 1);
+    if (i >= 0) {
+      this.idle.splice(i, 1);
+      this.gate.closed(this.user, this.database);
+    }
+    // A leased connection stays counted as busy until its owner releases it (release() discards closed ones).
   }
 
-  private serveWaiter(): void {
+  /** Opens a connection for the first waiter, if the limits allow one now. */
+  serveWaiter(): void {
     if (this.waiters.length === 0 || this.busy >= this.limits.maxPerNode || this.closed) return;
+    if (!this.gate.tryOpen(this.user, this.database)) return;
     const waiter = this.waiters.shift()!;
     clearTimeout(waiter.timer);
     this.open().then(waiter.resolve, waiter.reject);
+  }
+
+  /** Keeps `pool.min_idle` warm connections (called by the manager's sweep; nodes that are down are skipped). */
+  warm(): void {
+    if (this.closed || this.limits.minIdle <= 0) return;
+    const missing = Math.min(this.limits.minIdle - this.idle.length, this.limits.maxPerNode - this.busy - this.idle.length);
+    for (let i = 0; i < missing; i++) {
+      if (!this.gate.tryOpen(this.user, this.database)) return;
+      this.open().then(
+        (conn) => this.putIdle(conn),
+        (err: Error) => this.log.debug({ node: this.node.name, err: err.message }, 'could not open a warm connection'),
+      );
+    }
   }
 
   private expired(conn: BackendConnection): boolean {
@@ -168,6 +202,7 @@ export class Pool {
         this.idle.splice(i, 1);
         conn.onClosed = null;
         conn.terminate();
+        this.gate.closed(this.user, this.database);
       }
     }
   }
@@ -177,6 +212,7 @@ export class Pool {
     for (const conn of this.idle.splice(0)) {
       conn.onClosed = null;
       conn.terminate();
+      this.gate.closed(this.user, this.database);
     }
   }
 

@@ -28,6 +28,11 @@ export interface NodeState {
   /** As the primary's pg_stat_replication reports this standby (empty when it is not streaming or on a primary). */
   replicationState: string;
   replicationSyncState: string;
+  /**
+   * Standby only: whether it streams from the current primary (listed in the primary's pg_stat_replication).
+   * null when there is no primary to ask (then standbys keep serving reads).
+   */
+  following: boolean | null;
   /** The name the standby's WAL receiver reports to the primary (its application_name). */
   walReceiverName: string | null;
   /** Statements classified as reads that this node served. */
@@ -65,6 +70,7 @@ export class Topology extends EventEmitter {
       replayAgeMs: null,
       replicationState: '',
       replicationSyncState: '',
+      following: null,
       walReceiverName: null,
       selectCount: 0,
     }));

@@ -30,7 +30,7 @@ export function lagging(n: NodeState, limits: LagLimits): boolean {
 export function canRead(n: NodeState, limits: LagLimits, minLsn: bigint | null, onlyStandbys: boolean): boolean {
   if (!readable(n)) return false;
   if (n.role === 'primary') return !onlyStandbys;
-  if (lagging(n, limits)) return false;
+  if (n.following === false || lagging(n, limits)) return false;
   return minLsn === null || (n.lsn !== null && n.lsn >= minLsn);
 }
 

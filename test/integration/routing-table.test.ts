@@ -465,7 +465,8 @@ interface Outcome {
 
 async function runThroughProxy(c: Case): Promise<Outcome> {
   if (c.psqlStdin !== undefined) return runPsql(c);
-  const client = proxyClient(proxy, info);
+  // A hang is reported as that row's failure, not as the file's timeout.
+  const client = proxyClient(proxy, info, info.users.app, { query_timeout: 15_000 });
   client.on('error', () => undefined);
   await client.connect();
   const ports: number[] = [];
@@ -525,7 +526,7 @@ describe('routing table: where each statement runs, as the servers saw it', () =
   });
 
   for (const c of cases) {
-    it(label(c), async () => {
+    it(label(c), { timeout: 40_000 }, async () => {
       const out = await runThroughProxy(c);
       const [p, s1, s2] = [await callsOn(0, c.id), await callsOn(1, c.id), await callsOn(2, c.id)];
       const primaryPort = info.nodes[0]!.port;

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import {
   redactConfig,
   type Config,
 } from '../../src/config/load.js';
+import { KEYS_BY_SECTION } from '../../src/config/schema.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SAMPLE = join(root, 'pgproxy.yaml');
@@ -33,7 +34,7 @@ const MINIMAL = ['backends:', '  - port: 5432', 'auth:', '  users:', '    - { na
 describe('sample pgproxy.yaml', () => {
   it('loads as-is with the documented dev-cluster values', () => {
     const config = loadConfigFile(SAMPLE, {});
-    expect(config.listen).toEqual({ host: '127.0.0.1', port: 9999, max_clients: 10000 });
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 9999, max_clients: 10000, client_idle_timeout_ms: 0, idle_in_transaction_timeout_ms: 0 });
     expect(config.backends).toEqual([
       { name: 'node0', host: '127.0.0.1', port: 15432, weight: 0 },
       { name: 'node1', host: '127.0.0.1', port: 15433, weight: 1 },
@@ -63,6 +64,13 @@ describe('sample pgproxy.yaml', () => {
     const { user: _u, password: _p, ...hc } = config.health_check;
     const { user: _u2, password: _p2, ...hcDefault } = minimal.health_check;
     expect(hc).toEqual(hcDefault);
+    expect(config.limits).toEqual(minimal.limits);
+    // Every key of the schema appears, uncommented, in the sample file.
+    const text = readFileSync(SAMPLE, 'utf8');
+    for (const [section, keys] of Object.entries(KEYS_BY_SECTION)) {
+      if (section.endsWith('[]')) continue;
+      for (const key of keys) expect(text, `${section}.${key}`).toMatch(new RegExp(`^\\s*${key}:`, 'm'));
+    }
   });
 
   it('reports an unreadable file as a ConfigError', () => {
@@ -74,18 +82,23 @@ describe('defaults', () => {
   it('fills every section', () => {
     const config = parseConfigText(MINIMAL.join('\n'), 'pgproxy.yaml', {});
     expect(config).toEqual({
-      listen: { host: '127.0.0.1', port: 9999, max_clients: 10000 },
+      listen: { host: '127.0.0.1', port: 9999, max_clients: 10000, client_idle_timeout_ms: 0, idle_in_transaction_timeout_ms: 0 },
+      limits: { max_connections_per_user: 0, max_connections_per_database: 0 },
+      failover: { auto_promote: false, after_ms: 5000, user: 'app', password: 's3cret-pw' },
       backends: [{ name: 'node0', host: '127.0.0.1', port: 5432, weight: 1 }],
       auth: { method: 'md5', users: [{ name: 'app', password: 's3cret-pw' }] },
       routing: { write_functions: [], read_only_functions: [], load_balance: 'session', max_lag_bytes: 0, max_lag_ms: 0, read_your_writes: false, redirect: [] },
       pool: {
+        mode: 'session',
         max_per_node: 50,
+        min_idle: 0,
         acquire_timeout_ms: 10000,
         idle_timeout_ms: 600000,
         max_lifetime_ms: 3600000,
         connect_timeout_ms: 5000,
       },
       health_check: {
+        fail_on_backend_error: true,
         period_ms: 1000,
         timeout_ms: 1000,
         max_retries: 0,
@@ -156,7 +169,7 @@ describe('error lines and key paths', () => {
   it('lists the allowed keys when nothing is close', () => {
     const err = errorOf([...MINIMAL, 'pool:', '  frobnicate: 1']);
     expect(err.issues[0]).toMatchObject({ path: 'pool.frobnicate', line: 7 });
-    expect(err.issues[0]!.message).toMatch(/expected one of: max_per_node, acquire_timeout_ms/);
+    expect(err.issues[0]!.message).toMatch(/expected one of: mode, max_per_node, min_idle, acquire_timeout_ms/);
   });
 
   it('reports a bad port with the line and index', () => {
