@@ -82,7 +82,7 @@ class Holder {
       this.proc.exited.then(() => {
         throw new Error(`idle-client holder exited: ${this.proc.stderr.trim().slice(-500)}`);
       }),
-      sleep(timeoutMs).then(() => {
+      sleep(timeoutMs, undefined, { ref: false }).then(() => {
         throw new Error(`idle-client holder did not answer within ${timeoutMs} ms`);
       }),
     ]);

@@ -8,6 +8,7 @@ import type { Config } from './config/schema.js';
 import type { PoolManager } from './pool/manager.js';
 import type { Topology } from './pool/topology.js';
 import type { LagLimits } from './router/balancer.js';
+import type { CatalogCache } from './router/catalog.js';
 import type { RouterRules } from './router/policy.js';
 
 export interface CancelTarget {
@@ -63,6 +64,8 @@ export interface ProxyContext {
   registry: SessionRegistry;
   maxMessageBytes: number;
   lagLimits: LagLimits;
+  /** Volatile functions and unlogged relations per database, from the primary's catalog. */
+  catalog: CatalogCache;
   stats: ProxyStats;
   /** A session saw a node fail (socket error, EOF, 57P0x): it counts as a failed health check. */
   reportNodeFailure(nodeId: number, reason: string): void;

@@ -9,6 +9,7 @@ import { HealthChecker } from './pool/health.js';
 import { backendSecretProblems, staticSecretProblems } from './pool/login-check.js';
 import { PoolManager } from './pool/manager.js';
 import { Topology } from './pool/topology.js';
+import { CatalogCache, pgCatalogSource } from './router/catalog.js';
 import { compileRouterRules } from './router/policy.js';
 import { Session } from './session.js';
 
@@ -57,7 +58,15 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     },
     log.child({ component: 'health' }),
   );
+  const catalog = new CatalogCache(
+    pgCatalogSource(() => {
+      const p = topology.primary();
+      return p ? { host: p.host, port: p.port, user: hc.user, password: hc.password } : null;
+    }, Math.max(5_000, hc.timeout_ms * 5)),
+    { onError: (database, err) => log.warn({ database, err: err.message }, 'could not reload catalog facts; using the previous ones') },
+  );
   const context: ProxyContext = {
+    catalog,
     config,
     log,
     topology,

@@ -17,7 +17,8 @@ import { parseLsn, type NodeState } from './pool/topology.js';
 import type { ProxyContext } from './context.js';
 import { canRead, pickReadNode, readable, type LagLimits } from './router/balancer.js';
 import { classify, type StatementFacts } from './router/classify.js';
-import { redirectFor, routeClassification, type Route, type SessionRouting } from './router/policy.js';
+import type { CatalogSnapshot } from './router/catalog.js';
+import { redirectFor, routeClassification, type CatalogFacts, type Route, type SessionRouting } from './router/policy.js';
 import { randomSalt, verifyMd5Response, isMd5Hash } from './wire/auth/md5.js';
 import { ScramServer, scramVerifierFromSecret, SCRAM_MECHANISM } from './wire/auth/scram.js';
 import {
@@ -107,6 +108,8 @@ class Link implements ReplyHandler {
   statusBefore: number = TxStatus.Idle;
   /** The segment rolls back (ROLLBACK, ROLLBACK TO): settings made in it are not kept. */
   segmentRollback = false;
+  /** The segment changed the schema: the database's catalog facts must be reloaded. */
+  segmentDdl = false;
 
   /** Transaction pooling: return this link to the pool once the current inbound chunk is handled. */
   releaseAfterFeed = false;
@@ -575,7 +578,9 @@ export class Session implements BackendOwner {
     if (isShowPoolNodes(sql)) return this.answerLocally(poolNodesResult(this.ctx.topology.nodes, this.readNodeId), true);
     const classification = classify(sql);
     if (this.abortedTx) return this.answerInAbortedTx(classification.statements[0]?.tx?.op ?? null, true);
-    const route = routeClassification(classification, this.ctx.router, this.routing);
+    const catalog = this.catalogFacts();
+    if (catalog === undefined) return false;
+    const route = routeClassification(classification, this.ctx.router, this.routing, catalog);
     let link: Link | null;
     try {
       link = this.linkFor(route, false);
@@ -586,6 +591,7 @@ export class Session implements BackendOwner {
     this.beforeSend(link, route);
     const setting = settingsOf(sql, classification.statements);
     if (setting !== null) (link.segmentSettings ??= []).push(setting);
+    if (route.ddl) link.segmentDdl = true;
     if (classification.statements.some((st) => st.tx?.op === 'rollback' || st.tx?.op === 'rollback_to')) link.segmentRollback = true;
     this.forward(link);
     link.expect(E_QUERY);
@@ -599,7 +605,9 @@ export class Session implements BackendOwner {
     const msg = parseParse(f.buf, f.bodyStart, f.end);
     if (this.abortedTx) return this.answerInAbortedTx(null, false);
     const classification = classify(msg.sql);
-    const route = routeClassification(classification, this.ctx.router, this.routing);
+    const catalog = this.catalogFacts();
+    if (catalog === undefined) return false;
+    const route = routeClassification(classification, this.ctx.router, this.routing, catalog);
     let link: Link | null;
     try {
       link = this.linkFor(route, this.unitOpen);
@@ -644,6 +652,7 @@ export class Session implements BackendOwner {
       }
       if (isBind && stmt.setting !== null) (link.segmentSettings ??= []).push(stmt.setting);
       if (isBind && stmt.route.writes && !stmt.route.begins) this.unitWrites = true;
+      if (isBind && stmt.route.ddl) link.segmentDdl = true;
     }
     this.forward(link);
     this.unitOpen = true;
@@ -724,7 +733,7 @@ export class Session implements BackendOwner {
   }
 
   private onFunctionCall(): boolean {
-    const route: Route = { target: 'primary', reason: 'function call', reads: 0, writes: true, begins: false, pins: null, notUnderstood: 0 };
+    const route: Route = { target: 'primary', reason: 'function call', reads: 0, writes: true, begins: false, pins: null, notUnderstood: 0, ddl: false };
     let link: Link | null;
     try {
       link = this.linkFor(route, false);
@@ -753,6 +762,35 @@ export class Session implements BackendOwner {
     if (route.reads > 0) link.node.selectCount += route.reads;
     if (!link.onlyReads) link.conn.needsReset = true;
   }
+
+  /**
+   * Catalog facts of the session's database: null when they cannot be had (routing then goes without them),
+   * undefined while the first load is under way (the session waits for it).
+   */
+  private catalogFacts(): CatalogFacts | null | undefined {
+    const cache = this.ctx.catalog;
+    const snapshot = cache.get(this.database);
+    if (snapshot !== undefined) return catalogAdapter(cache, snapshot);
+    if (this.catalogFailedAt !== 0 && Date.now() - this.catalogFailedAt < CATALOG_RETRY_MS) return null;
+    if (this.catalogLoading) return undefined;
+    this.catalogLoading = true;
+    cache.load(this.database).then(
+      () => {
+        this.catalogLoading = false;
+        this.resume();
+      },
+      (err: Error) => {
+        this.catalogLoading = false;
+        this.catalogFailedAt = Date.now();
+        this.log.warn({ err: err.message }, 'catalog facts unavailable; routing without volatility and unlogged-table checks');
+        this.resume();
+      },
+    );
+    return undefined;
+  }
+
+  private catalogLoading = false;
+  private catalogFailedAt = 0;
 
   // ---------------------------------------------------------------- choosing a link
 
@@ -1053,6 +1091,10 @@ export class Session implements BackendOwner {
           this.pendingSettings = [];
         }
       }
+      if (link.segmentDdl) {
+        link.segmentDdl = false;
+        this.ctx.catalog.invalidate(this.database);
+      }
       link.segmentSettings = null;
       link.segmentError = false;
       link.segmentRollback = false;
@@ -1243,6 +1285,25 @@ function isTruthySetting(value: string | null): boolean {
 
 function resetsEverything(sql: string): boolean {
   return /\b(discard\s+all|reset\s+all)\b/i.test(sql);
+}
+
+const CATALOG_RETRY_MS = 5_000;
+const adapters = new WeakMap<CatalogSnapshot, CatalogFacts>();
+
+/**
+ * The policy's view of a catalog snapshot. A function the catalog does not know (created after the snapshot
+ * was taken, or not a function at all) counts as volatile: the primary can run anything.
+ */
+function catalogAdapter(cache: import('./router/catalog.js').CatalogCache, snapshot: CatalogSnapshot): CatalogFacts {
+  let facts = adapters.get(snapshot);
+  if (facts === undefined) {
+    facts = {
+      isVolatile: (name) => cache.isVolatile(snapshot, name) || !cache.isKnownFunction(snapshot, name),
+      isUnlogged: (relation) => cache.isUnlogged(snapshot, relation),
+    };
+    adapters.set(snapshot, facts);
+  }
+  return facts;
 }
 
 function anyWeightedReadable(nodes: readonly NodeState[], limits: LagLimits, minLsn: bigint | null, onlyStandbys: boolean): boolean {

@@ -22,6 +22,8 @@ export interface Route {
   pins: string | null;
   /** Statements the classifier could not understand (sent to the primary). */
   notUnderstood: number;
+  /** The unit changes the schema (the catalog facts cached for its database are stale afterwards). */
+  ddl: boolean;
 }
 
 export interface CompiledRedirect {
@@ -155,6 +157,7 @@ export function routeClassification(c: Classification, rules: RouterRules, sessi
   let begins = false;
   let pins: string | null = null;
   let notUnderstood = 0;
+  let ddl = false;
   for (const f of c.statements) {
     if (f.kind === 'empty') continue;
     const r = primaryReason(f, rules, session, catalog);
@@ -166,10 +169,11 @@ export function routeClassification(c: Classification, rules: RouterRules, sessi
       else if (f.tx.op === 'commit' || f.tx.op === 'commit_prepared') writes = true;
     }
     if (!f.understood) notUnderstood++;
+    if (f.kind === 'ddl' || f.kind === 'unknown') ddl = true;
     pins ??= pinReason(f);
   }
   const target: RouteTarget = reason !== null ? 'primary' : reads === 0 && !begins ? 'any' : 'read';
-  return { target, reason: reason ?? '', reads, writes, begins, pins, notUnderstood };
+  return { target, reason: reason ?? '', reads, writes, begins, pins, notUnderstood, ddl };
 }
 
 /** The first redirect rule matching a session decides where its reads go (pgpool's *_redirect_preference_list). */
