@@ -133,7 +133,7 @@ export async function measureMemory(o: {
       await sleep(3_000);
       const rssKb = procStatusKb(pid, 'VmRSS');
       levels.push({ clients: n, held: r.held, failed: r.failed, rssKb, openMs: r.ms, errors: r.errors });
-      o.log(`  ${String(r.held).padStart(6)} idle clients: pgproxy RSS ${rssKb === null ? '?' : (rssKb / 1024).toFixed(1)} MB (opened in ${r.ms} ms${r.failed ? `, ${r.failed} failed` : ''})`);
+      o.log(`  ${String(r.held).padStart(6)} idle clients: pgproxy RSS ${rssKb === null ? '?' : ((rssKb * 1024) / 1e6).toFixed(1)} MB (opened in ${r.ms} ms${r.failed ? `, ${r.failed} failed` : ''})`);
     }
     const peakRssKb = procStatusKb(pid, 'VmHWM');
     return { baselineRssKb, peakRssKb, levels, proxyMaxOpenFiles: proxy.maxOpenFiles, proxySetup: proxy.setup, dropped };

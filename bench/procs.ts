@@ -163,12 +163,12 @@ export class ProcessTracker {
    */
   async stop(t: Tracked, sig: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<void> {
     if (t.exit === null) signal(t.pid, sig);
-    const graceful = await Promise.race([t.exited.then(() => true), sleep(graceMs).then(() => false)]);
+    const graceful = await Promise.race([t.exited.then(() => true), sleep(graceMs, undefined, { ref: false }).then(() => false)]);
     if (!graceful) signal(t.pid, 'SIGKILL');
     // Children in the group (pgpool-II's) get a moment to follow their parent out, then SIGKILL.
     for (let i = 0; i < 20 && groupMembers(t.pid).length > 0; i++) await sleep(100);
     for (const p of groupMembers(t.pid)) signal(p, 'SIGKILL');
-    await Promise.race([t.exited, sleep(2_000)]);
+    await Promise.race([t.exited, sleep(2_000, undefined, { ref: false })]);
   }
 
   /** Stop every tracked process (most recent first). */

@@ -233,7 +233,8 @@ export function markdown(data: BenchData, svgName: string): string {
     L.push('| idle clients | held | RSS MB | per client (KB above baseline) | open time | problems |', '|---:|---:|---:|---:|---:|---|');
     L.push(`| 0 (baseline) | 0 | ${mb(m.baselineRssKb)} | | | |`);
     for (const l of m.levels) {
-      const per = l.rssKb !== null && m.baselineRssKb !== null && l.held > 0 ? (((l.rssKb - m.baselineRssKb) * 1024) / 1000 / l.held).toFixed(1) : '–';
+      // Below a hundred clients the difference is allocator noise, not a per-client cost.
+      const per = l.rssKb !== null && m.baselineRssKb !== null && l.held >= 100 ? (((l.rssKb - m.baselineRssKb) * 1024) / 1000 / l.held).toFixed(1) : '–';
       const problems = [l.skipped, l.failed ? `${l.failed} failed` : '', ...l.errors].filter(Boolean).join('; ');
       L.push(`| ${fmtInt(l.clients)} | ${fmtInt(l.held)} | ${mb(l.rssKb)} | ${per} | ${(l.openMs / 1000).toFixed(1)} s | ${problems} |`);
     }
@@ -280,7 +281,9 @@ export function svg(data: BenchData): string {
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="11">`);
   out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
-  out.push(`<text x="10" y="20" font-size="15" font-weight="bold">pgbench TPS per target (${data.durationS} s runs, ${esc(data.startedAt.toISOString().slice(0, 10))})</text>`);
+  out.push(
+    `<text x="10" y="20" font-size="15" font-weight="bold">pgbench TPS per target (${data.durationS} s runs, ${esc(data.startedAt.toISOString().slice(0, 10))}; each panel has its own scale)</text>`,
+  );
   targets.forEach((id, i) => {
     const x = 10 + i * 150;
     out.push(`<rect x="${x}" y="32" width="12" height="12" fill="${COLORS[id]}"/>`);
@@ -314,6 +317,12 @@ export function svg(data: BenchData): string {
       }
       out.push(`<text x="${cx}" y="${plotBottom + 14}" text-anchor="middle" font-size="9.5">${esc(TARGET_LABELS[id].replace(' (primary)', ''))}</text>`);
     });
+    const p = tpsOf(w.results.pgproxy);
+    const rel = (['pgpool', 'pgbouncer'] as const)
+      .map((id) => ({ id, r: ratio(p, tpsOf(w.results[id])) }))
+      .filter((x) => x.r !== null)
+      .map((x) => `${x.r!.toFixed(2)}× ${TARGET_LABELS[x.id]}`);
+    if (rel.length > 0) out.push(`<text x="${px + pw / 2 - 5}" y="${plotBottom + 30}" text-anchor="middle" fill="#2f6fdf">pgproxy = ${esc(rel.join(', '))}</text>`);
     out.push(`</g>`);
   });
   out.push('</svg>');

@@ -257,6 +257,12 @@ export class Session implements BackendOwner {
   private minReadLsn: bigint | null = null;
   /** The open extended batch changed data (read-your-writes asks for the WAL position after its Sync). */
   private unitWrites = false;
+  /** Split transactions: the BEGIN of a read-write transaction running on a standby until its first write. */
+  private splitBegin: string | null = null;
+  /** ...and its savepoint commands so far, to recreate them on the primary. */
+  private splitSavepoints: string[] = [];
+  /** The transaction is being moved to the primary: this opens it there before the first statement. */
+  private pendingPrimaryBegin: string | null = null;
   /** Session settings (SET, RESET, DISCARD...) that took effect, in order: replayed on every other backend. */
   private readonly settings: string[] = [];
   /** Settings made inside the open transaction: recorded at COMMIT, dropped at ROLLBACK. */
@@ -580,7 +586,10 @@ export class Session implements BackendOwner {
     if (this.abortedTx) return this.answerInAbortedTx(classification.statements[0]?.tx?.op ?? null, true);
     const catalog = this.catalogFacts();
     if (catalog === undefined) return false;
-    const route = routeClassification(classification, this.ctx.router, this.routing, catalog);
+    let route = routeClassification(classification, this.ctx.router, this.routing, catalog);
+    if (route.begins && route.target !== 'primary' && this.ctx.router.splitTransactions && /repeatable\s+read/i.test(sql)) {
+      route = { ...route, target: 'primary', reason: 'repeatable read transaction' };
+    }
     let link: Link | null;
     try {
       link = this.linkFor(route, false);
@@ -593,6 +602,7 @@ export class Session implements BackendOwner {
     if (setting !== null) (link.segmentSettings ??= []).push(setting);
     if (route.ddl) link.segmentDdl = true;
     if (classification.statements.some((st) => st.tx?.op === 'rollback' || st.tx?.op === 'rollback_to')) link.segmentRollback = true;
+    if (this.ctx.router.splitTransactions) this.trackSplit(sql, classification.statements, route, link);
     this.forward(link);
     link.expect(E_QUERY);
     this.unitOpen = false;
@@ -749,6 +759,11 @@ export class Session implements BackendOwner {
 
   private beforeSend(link: Link, route: Route): void {
     if (link.appliedSettings < this.settings.length) this.replaySettings(link);
+    if (this.pendingPrimaryBegin !== null && link.node.role === 'primary') {
+      this.inject(link, queryMessage(this.pendingPrimaryBegin), E_QUERY | INJECTED);
+      this.pendingPrimaryBegin = null;
+      this.txLink = link;
+    }
     if (link.pendingCloses !== null) {
       for (const name of link.pendingCloses) this.inject(link, closeStatement(name), E_CLOSE | INJECTED);
       link.pendingCloses = null;
@@ -761,6 +776,34 @@ export class Session implements BackendOwner {
     if (route.target === 'primary' || route.reads === 0) link.onlyReads = false;
     if (route.reads > 0) link.node.selectCount += route.reads;
     if (!link.onlyReads) link.conn.needsReset = true;
+  }
+
+  /** Split transactions: remembers how a read-write transaction began on a standby, and its savepoints. */
+  private trackSplit(sql: string, statements: readonly StatementFacts[], route: Route, link: Link): void {
+    if (route.begins && link.node.role !== 'primary' && this.txLink === null) {
+      this.splitBegin = sql;
+      this.splitSavepoints = [];
+      return;
+    }
+    if (this.splitBegin !== null && link === this.txLink && statements.some((st) => st.tx !== null && (st.tx.op === 'savepoint' || st.tx.op === 'release' || st.tx.op === 'rollback_to'))) {
+      this.splitSavepoints.push(sql);
+    }
+  }
+
+  /**
+   * The first write of a split transaction: the standby's read part ends (pgproxy's own COMMIT, unseen by the
+   * client) and the transaction opens again on the primary, with its savepoints, before the write runs there.
+   */
+  private moveSplitTransaction(standby: Link): void {
+    if (this.unitOpen && this.cur === standby) {
+      this.inject(standby, SYNC, E_SYNC | INJECTED);
+      this.unitOpen = false;
+    }
+    this.inject(standby, queryMessage('COMMIT'), E_QUERY | INJECTED);
+    this.pendingPrimaryBegin = [this.splitBegin!, ...this.splitSavepoints].join(';\n');
+    this.splitBegin = null;
+    this.splitSavepoints = [];
+    this.txLink = null;
   }
 
   /**
@@ -796,6 +839,9 @@ export class Session implements BackendOwner {
 
   /** The link for work with this route, or null when the session must wait (then the frame is re-read later). */
   private linkFor(route: Route, withinUnit: boolean): Link | null {
+    if (this.txLink && this.splitBegin !== null && route.target === 'primary' && this.txLink.node.role !== 'primary' && this.txStatus === TxStatus.InTransaction) {
+      this.moveSplitTransaction(this.txLink);
+    }
     if (this.txLink) return this.switchTo(this.txLink);
     const cur = this.cur;
     // Inside a batch, a statement that can run where the batch runs stays there: the batch is one implicit
@@ -1101,7 +1147,11 @@ export class Session implements BackendOwner {
       link.statusBefore = after;
       this.txStatus = link.status;
       if (link.status !== TxStatus.Idle) this.txLink = link;
-      else if (this.txLink === link) this.txLink = null;
+      else {
+        if (this.txLink === link) this.txLink = null;
+        this.splitBegin = null;
+        this.splitSavepoints = [];
+      }
     }
     if (this.mayReleaseLink(link)) link.releaseAfterFeed = true;
     if (this.blocked && link.pendingZ === 0) queueMicrotask(() => this.resume());

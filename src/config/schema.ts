@@ -74,6 +74,8 @@ export interface RoutingConfig {
   readonly read_your_writes: boolean;
   /** First matching rule decides a session's read target. */
   readonly redirect: readonly RedirectRule[];
+  /** primary: explicit transactions run wholly on the primary (unless READ ONLY); split: reads on the load-balance node until the first write (pgpool). */
+  readonly transactions: 'primary' | 'split';
 }
 
 export interface PoolConfig {
@@ -324,6 +326,7 @@ const routingShape = {
   max_lag_bytes: int(0, Number.MAX_SAFE_INTEGER, 0),
   max_lag_ms: ms(0, 0),
   read_your_writes: bool(false),
+  transactions: oneOf(['primary', 'split'] as const, 'primary'),
   redirect: list(z.strictObject(redirectShape, { error: 'expected a mapping with to and application_name, database or user' })),
 };
 

@@ -40,6 +40,8 @@ export interface RouterRules {
   readonly useVolatility: boolean;
   /** read_only_functions is set (and write_functions is not): only listed functions may run on a standby. */
   readonly onlyListedAreSafe: boolean;
+  /** routing.transactions = split: a read-write transaction starts on the load-balance node (pgpool). */
+  readonly splitTransactions: boolean;
 }
 
 /** Session state that changes routing. */
@@ -60,6 +62,7 @@ export interface RoutingSettings {
   write_functions: readonly string[];
   read_only_functions: readonly string[];
   redirect?: readonly { application_name?: string; database?: string; user?: string; to: 'primary' | 'standby' | number }[];
+  transactions?: 'primary' | 'split';
 }
 
 const anchored = (source: string | undefined): RegExp | null => (source === undefined ? null : new RegExp(`^(?:${source})$`));
@@ -70,6 +73,7 @@ export function compileRouterRules(routing: RoutingSettings): RouterRules {
     functions: compileFunctionRules({ writeFunctions: [...routing.write_functions], readOnlyFunctions: [...routing.read_only_functions] }),
     useVolatility: routing.write_functions.length === 0 && routing.read_only_functions.length === 0,
     onlyListedAreSafe: routing.read_only_functions.length > 0 && routing.write_functions.length === 0,
+    splitTransactions: routing.transactions === 'split',
   };
 }
 
@@ -104,9 +108,10 @@ export function primaryReason(f: StatementFacts, rules: RouterRules, session: Se
     case 'transaction': {
       const tx = f.tx;
       if (tx === null || tx.op !== 'begin') return 'transaction';
-      const readOnly = tx.readOnly || (session.defaultReadOnly && !tx.readWrite);
-      if (!readOnly) return 'read-write transaction';
       if (tx.serializable || session.defaultSerializable) return 'serializable transaction';
+      const readOnly = tx.readOnly || (session.defaultReadOnly && !tx.readWrite);
+      // Split mode: a read-write transaction starts where the session reads, and moves at its first write.
+      if (!readOnly && !rules.splitTransactions) return 'read-write transaction';
       return null;
     }
     case 'session':

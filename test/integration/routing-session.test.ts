@@ -217,3 +217,39 @@ describe('balancing', () => {
     expect((await statementCalls(info, 1, `count(*)::int AS n FROM ${table}`)) + (await statementCalls(info, 2, `count(*)::int AS n FROM ${table}`))).toBe(1);
   });
 });
+
+describe('routing.transactions: split', () => {
+  it('reads of a transaction run on the load-balance node until its first write; then everything runs on the primary', async () => {
+    const table = `rs_split_${process.pid}`;
+    await withProxyClient(proxy, info, (c) => c.query(`CREATE TABLE ${table} (id int)`));
+    await (await sharedClusterHandle()).waitForReplay();
+    const p2 = await startTestProxy(info, { routing: { transactions: 'split' } });
+    try {
+      await withProxyClient(p2, info, async (c) => {
+        await c.query('BEGIN');
+        const first = await port(c);
+        expect(standbyPorts).toContain(first);
+        expect(await port(c)).toBe(first);
+        await c.query('SAVEPOINT sp1');
+        await c.query(`INSERT INTO ${table} VALUES (1)`);
+        expect(await port(c)).toBe(primaryPort);
+        await c.query('ROLLBACK TO SAVEPOINT sp1');
+        await c.query(`INSERT INTO ${table} VALUES (2)`);
+        expect((await c.query(`SELECT array_agg(id) AS ids FROM ${table}`)).rows[0].ids).toEqual([2]);
+        await c.query('COMMIT');
+        // The transaction committed on the primary.
+        expect((await c.query(`/*NO LOAD BALANCE*/ SELECT array_agg(id) AS ids FROM ${table}`)).rows[0].ids).toEqual([2]);
+        // A transaction that only reads stays on the standby to its end.
+        await c.query('BEGIN');
+        expect(standbyPorts).toContain(await port(c));
+        await c.query('COMMIT');
+        // REPEATABLE READ keeps one snapshot: the primary from the start.
+        await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+        expect(await port(c)).toBe(primaryPort);
+        await c.query('COMMIT');
+      });
+    } finally {
+      await p2.close();
+    }
+  });
+});

@@ -46,7 +46,7 @@ describe('sample pgproxy.yaml', () => {
       password: 'monitor-secret',
       database: 'postgres',
     });
-    expect(config.routing).toEqual({ write_functions: [], read_only_functions: [], load_balance: 'session', max_lag_bytes: 0, max_lag_ms: 0, read_your_writes: false, redirect: [] });
+    expect(config.routing).toEqual({ write_functions: [], read_only_functions: [], load_balance: 'session', max_lag_bytes: 0, max_lag_ms: 0, read_your_writes: false, transactions: 'primary', redirect: [] });
   });
 
   it('takes passwords from the environment', () => {
@@ -87,7 +87,7 @@ describe('defaults', () => {
       failover: { auto_promote: false, after_ms: 5000, user: 'app', password: 's3cret-pw' },
       backends: [{ name: 'node0', host: '127.0.0.1', port: 5432, weight: 1 }],
       auth: { method: 'md5', users: [{ name: 'app', password: 's3cret-pw' }] },
-      routing: { write_functions: [], read_only_functions: [], load_balance: 'session', max_lag_bytes: 0, max_lag_ms: 0, read_your_writes: false, redirect: [] },
+      routing: { write_functions: [], read_only_functions: [], load_balance: 'session', max_lag_bytes: 0, max_lag_ms: 0, read_your_writes: false, transactions: 'primary', redirect: [] },
       pool: {
         mode: 'session',
         max_per_node: 50,
