@@ -3,6 +3,9 @@
  * hold their own): configuration, logger, topology, pools, router rules, and the cancel-key registry.
  */
 import { randomInt } from 'node:crypto';
+import type { SecureContext } from 'node:tls';
+import type { CompiledHbaRule } from './wire/auth/hba.js';
+import type { FailureLimiter } from './wire/auth/limiter.js';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import type { PoolManager } from './pool/manager.js';
@@ -56,6 +59,10 @@ export interface ProxyStats {
 }
 
 export interface ProxyContext {
+  /** Server-side TLS for clients; null when tls.mode is disable. */
+  tls: SecureContext | null;
+  hba: CompiledHbaRule[];
+  loginFailures: FailureLimiter;
   config: Config;
   log: Logger;
   topology: Topology;

@@ -1,20 +1,21 @@
 /** The proxy process: accepts clients, runs one Session each, keeps the topology fresh, and shuts down cleanly. */
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { SessionRegistry, type ProxyContext } from './context.js';
 import { errorResponse } from './wire/backend.js';
 import { SqlState } from './wire/codes.js';
 import { HealthChecker } from './pool/health.js';
+import { compileHba } from './wire/auth/hba.js';
+import { FailureLimiter } from './wire/auth/limiter.js';
 import { backendSecretProblems, staticSecretProblems } from './pool/login-check.js';
 import { PoolManager } from './pool/manager.js';
 import { Topology } from './pool/topology.js';
 import { CatalogCache, pgCatalogSource } from './router/catalog.js';
 import { compileRouterRules } from './router/policy.js';
 import { Session } from './session.js';
-
-/** PostgreSQL's own limit for one message. */
-const MAX_MESSAGE_BYTES = 1 << 30;
 
 export interface RunningProxy {
   readonly host: string;
@@ -29,6 +30,8 @@ export class StartupError extends Error {}
 export async function startProxy(config: Config, log: Logger): Promise<RunningProxy> {
   const problems = staticSecretProblems(config);
   if (problems.length > 0) throw new StartupError(problems.join('\n'));
+  const backendTls = { mode: config.backend_tls.mode, ca: config.backend_tls.ca_file ? readFileSync(config.backend_tls.ca_file) : null };
+  const pgSsl = sslForPg(backendTls);
   const topology = new Topology(config.backends.map((b) => ({ ...b })));
   const pools = new PoolManager(
     {
@@ -38,6 +41,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
       idleTimeoutMs: config.pool.idle_timeout_ms,
       maxLifetimeMs: config.pool.max_lifetime_ms,
       connectTimeoutMs: config.pool.connect_timeout_ms,
+      tls: backendTls,
     },
     log,
     { maxPerUser: config.limits.max_connections_per_user, maxPerDatabase: config.limits.max_connections_per_database },
@@ -54,6 +58,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
       user: hc.user,
       password: hc.password,
       database: hc.database,
+      ssl: pgSsl,
       failover: { autoPromote: config.failover.auto_promote, afterMs: config.failover.after_ms, user: config.failover.user, password: config.failover.password },
     },
     log.child({ component: 'health' }),
@@ -61,11 +66,14 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
   const catalog = new CatalogCache(
     pgCatalogSource(() => {
       const p = topology.primary();
-      return p ? { host: p.host, port: p.port, user: hc.user, password: hc.password } : null;
+      return p ? { host: p.host, port: p.port, user: hc.user, password: hc.password, ssl: pgSsl } : null;
     }, Math.max(5_000, hc.timeout_ms * 5)),
     { onError: (database, err) => log.warn({ database, err: err.message }, 'could not reload catalog facts; using the previous ones') },
   );
   const context: ProxyContext = {
+    tls: config.tls.mode === 'disable' ? null : tls.createSecureContext({ cert: readFileSync(config.tls.cert_file!), key: readFileSync(config.tls.key_file!) }),
+    hba: compileHba(config.auth.hba),
+    loginFailures: new FailureLimiter(config.auth.max_failures_per_minute),
     catalog,
     config,
     log,
@@ -73,7 +81,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     pools,
     router: compileRouterRules(config.routing),
     registry: new SessionRegistry(),
-    maxMessageBytes: MAX_MESSAGE_BYTES,
+    maxMessageBytes: config.listen.max_message_bytes,
     lagLimits: { maxBytes: config.routing.max_lag_bytes, maxMs: config.routing.max_lag_ms },
     stats: { notUnderstood: 0 },
     reportNodeFailure(nodeId, reason) {
@@ -101,7 +109,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
   await health.start();
   const firstUp = topology.primary() ?? topology.nodes.find((n) => n.up);
   if (firstUp) {
-    const loginProblems = await backendSecretProblems(config, firstUp);
+    const loginProblems = await backendSecretProblems(config, firstUp, backendTls);
     if (loginProblems.length > 0) {
       await health.stop();
       pools.close();
@@ -147,4 +155,11 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
       pools.close();
     },
   };
+}
+
+/** node-postgres' ssl option for pgproxy's own monitoring connections (it has no "prefer": plaintext then). */
+function sslForPg(t: { mode: string; ca: Buffer | null }): false | { rejectUnauthorized: boolean; ca?: Buffer } {
+  if (t.mode === 'require') return { rejectUnauthorized: false };
+  if (t.mode === 'verify-full') return { rejectUnauthorized: true, ...(t.ca ? { ca: t.ca } : {}) };
+  return false;
 }

@@ -8,6 +8,7 @@
  * primary end the standby's part with pgproxy's own Sync, whose ReadyForQuery the client never sees.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { serialize } from 'pg-protocol';
 import { isShowPoolNodes, poolNodesResult } from './admin/pool-nodes.js';
@@ -19,10 +20,14 @@ import { canRead, pickReadNode, readable, type LagLimits } from './router/balanc
 import { classify, type StatementFacts } from './router/classify.js';
 import type { CatalogSnapshot } from './router/catalog.js';
 import { redirectFor, routeClassification, type CatalogFacts, type Route, type SessionRouting } from './router/policy.js';
-import { randomSalt, verifyMd5Response, isMd5Hash } from './wire/auth/md5.js';
-import { ScramServer, scramVerifierFromSecret, SCRAM_MECHANISM } from './wire/auth/scram.js';
+import type { HbaMethod } from './config/schema.js';
+import { hbaMethod } from './wire/auth/hba.js';
+import { randomSalt, verifyMd5Response } from './wire/auth/md5.js';
+import { verifyCleartextPassword } from './wire/auth/password.js';
+import { mockScramVerifier, ScramServer, scramVerifierFromSecret, SCRAM_MECHANISM } from './wire/auth/scram.js';
 import {
   AUTH_OK,
+  AUTH_CLEARTEXT,
   authMd5Request,
   authSaslContinue,
   authSaslRequest,
@@ -30,6 +35,7 @@ import {
   parameterStatus,
   parseErrorFields,
   readyForQuery,
+  SSL_ACCEPTED,
   SSL_REFUSED,
   errorResponse,
 } from './wire/backend.js';
@@ -284,21 +290,48 @@ export class Session implements BackendOwner {
   private lastActivity = Date.now();
   private clientPaused = false;
 
+  private client: net.Socket;
+  /** The client's address (for access rules and the login-failure limit). */
+  private readonly address: string;
+  private tls = false;
+  /** Cleartext password method: the next password message is the password itself. */
+  private cleartext = false;
+  private authTimer: NodeJS.Timeout | null;
+
   constructor(
     private readonly ctx: ProxyContext,
-    private readonly client: net.Socket,
+    socket: net.Socket,
   ) {
     this.id = ctx.registry.nextSessionId();
     this.cancelKey = ctx.registry.newCancelKey(this);
     this.log = ctx.log.child({ client: this.id });
     this.framer = new Framer(MAX_STARTUP_PACKET, true);
-    client.setNoDelay(true);
-    client.setKeepAlive(true, 30_000);
-    client.on('data', (chunk: Buffer) => this.onClientData(chunk));
-    client.on('drain', () => this.onClientDrain());
-    client.on('error', () => this.close());
-    client.on('close', () => this.close());
-    this.log.info({ remote: `${client.remoteAddress}:${client.remotePort}` }, 'client connected');
+    this.client = socket;
+    this.address = socket.remoteAddress ?? '';
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 30_000);
+    this.bindClient(socket);
+    socket.on('close', () => this.close());
+    this.authTimer = setTimeout(() => this.fatal(new ProxyError(SqlState.ProtocolViolation, 'authentication timeout (listen.auth_timeout_ms)', 'FATAL')), ctx.config.listen.auth_timeout_ms);
+    this.log.info({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'client connected');
+  }
+
+  private bindClient(socket: net.Socket): void {
+    socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    socket.on('drain', () => this.onClientDrain());
+    socket.on('error', () => this.close());
+  }
+
+  /** Answered 'S' to SSLRequest: the rest of the connection runs over TLS. */
+  private startTls(): void {
+    const raw = this.client;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('drain');
+    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.ctx.tls! });
+    this.client = secure;
+    this.tls = true;
+    this.bindClient(secure);
+    secure.on('close', () => this.close());
   }
 
   // ---------------------------------------------------------------- client input
@@ -372,9 +405,15 @@ export class Session implements BackendOwner {
     if (f.end - f.start < 8) throw new FrameError('startup packet too short');
     const code = buf.readInt32BE(f.start + 4);
     if (code === SSL_REQUEST_CODE || code === GSSENC_REQUEST_CODE) {
+      // Bytes sent after the request, before our answer, would be read as if encrypted (CVE-2021-23214).
       if (f.buffered > 0) throw new FrameError('unexpected data after encryption request');
-      this.client.write(SSL_REFUSED);
       f.expectUntyped();
+      if (code === SSL_REQUEST_CODE && this.ctx.tls !== null && !this.tls) {
+        this.client.write(SSL_ACCEPTED);
+        this.startTls();
+      } else {
+        this.client.write(SSL_REFUSED);
+      }
       return;
     }
     if (code === CANCEL_REQUEST_CODE) {
@@ -403,6 +442,10 @@ export class Session implements BackendOwner {
     }
     this.user = user;
     this.database = startup.params.get('database') || user;
+    if (this.ctx.config.tls.mode === 'require' && !this.tls) {
+      this.fatal(new ProxyError(SqlState.InvalidAuthorization, 'pgproxy requires TLS (tls.mode = require): connect with sslmode=require', 'FATAL'));
+      return;
+    }
     this.startupParams = startup.params;
     this.replayParams = buildReplaySql(startup.params);
     this.replaySignature = this.replayParams;
@@ -414,17 +457,37 @@ export class Session implements BackendOwner {
 
   private beginAuth(): void {
     const auth = this.ctx.config.auth;
+    if (this.ctx.loginFailures.blocked(this.address)) {
+      this.log.warn({ address: this.address }, 'login refused: too many failed attempts from this address');
+      this.fatal(new ProxyError(SqlState.InvalidAuthorization, 'too many failed login attempts; try again later', 'FATAL'));
+      return;
+    }
+    let method: HbaMethod | null = auth.method;
+    if (this.ctx.hba.length > 0) {
+      method = hbaMethod(this.ctx.hba, { database: this.database, user: this.user, address: this.address, tls: this.tls });
+      const where = `host "${this.address}", user "${this.user}", database "${this.database}", ${this.tls ? 'SSL on' : 'SSL off'}`;
+      if (method === null) return this.fatal(new ProxyError(SqlState.InvalidAuthorization, `no pgproxy hba rule for ${where}`, 'FATAL'));
+      if (method === 'reject') return this.fatal(new ProxyError(SqlState.InvalidAuthorization, `pgproxy hba rejects connection for ${where}`, 'FATAL'));
+    }
     const entry = auth.users.find((u) => u.name === this.user);
     this.secret = entry?.password ?? '';
-    if (auth.method === 'trust') {
+    if (method === 'trust') {
       this.authenticated();
       return;
     }
     this.phase = Phase.Auth;
-    const verifier = entry && !isMd5Hash(entry.password) && entry.password.startsWith('SCRAM-SHA-256$') ? scramVerifierFromSecret(entry.password) : null;
-    if (verifier) {
-      // Like PostgreSQL: a user whose stored secret is a SCRAM verifier authenticates with SCRAM even under md5.
-      this.scram = new ScramServer(verifier);
+    if (method === 'password') {
+      if (!this.tls) return this.fatal(new ProxyError(SqlState.InvalidAuthorization, 'password authentication is allowed only over TLS', 'FATAL'));
+      this.cleartext = true;
+      this.client.write(AUTH_CLEARTEXT);
+      return;
+    }
+    const storedVerifier = entry && entry.password.startsWith('SCRAM-SHA-256$') ? scramVerifierFromSecret(entry.password) : null;
+    if (method === 'scram-sha-256' || storedVerifier !== null) {
+      // Like PostgreSQL: md5 with a stored SCRAM verifier authenticates with SCRAM; an unknown user (or one whose
+      // secret cannot serve SCRAM) goes through the whole exchange and fails at its end, telling nothing away.
+      const verifier = entry ? scramVerifierFromSecret(entry.password) : null;
+      this.scram = new ScramServer(verifier ?? mockScramVerifier(this.user));
       this.client.write(authSaslRequest([SCRAM_MECHANISM]));
       return;
     }
@@ -445,7 +508,8 @@ export class Session implements BackendOwner {
     }
     const response = body.toString('utf8', 0, Math.max(0, body.indexOf(0)));
     const known = this.ctx.config.auth.users.some((u) => u.name === this.user);
-    if (!known || !verifyMd5Response(this.user, this.secret, this.md5Salt!, response)) {
+    const ok = this.cleartext ? known && verifyCleartextPassword(this.user, this.secret, response) : known && verifyMd5Response(this.user, this.secret, this.md5Salt!, response);
+    if (!ok) {
       this.authFailed();
       return;
     }
@@ -474,7 +538,8 @@ export class Session implements BackendOwner {
   }
 
   private authFailed(): void {
-    this.log.info('password authentication failed');
+    this.ctx.loginFailures.record(this.address);
+    this.log.info({ address: this.address }, 'password authentication failed');
     this.fatal(new ProxyError(SqlState.InvalidPassword, `password authentication failed for user "${this.user}"`, 'FATAL'));
   }
 
@@ -518,6 +583,10 @@ export class Session implements BackendOwner {
 
   private finishLogin(serverParams: Map<string, string>): void {
     if (this.phase === Phase.Closed) return;
+    if (this.authTimer !== null) {
+      clearTimeout(this.authTimer);
+      this.authTimer = null;
+    }
     const values = new Map(serverParams);
     // What the client asked for at startup is what its backends will report once the SETs are replayed.
     const byLower = new Map([...values.keys()].map((k) => [k.toLowerCase(), k]));
@@ -1260,6 +1329,7 @@ export class Session implements BackendOwner {
     if (this.phase === Phase.Closed) return;
     const wasReady = this.phase === Phase.Ready;
     this.phase = Phase.Closed;
+    if (this.authTimer !== null) clearTimeout(this.authTimer);
     this.held = null;
     this.ctx.registry.remove(this);
     for (const link of this.links.values()) {

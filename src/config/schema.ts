@@ -9,13 +9,16 @@
  * module never sees text, so `defaultConfigForCluster` runs the very same
  * schema on an object built in code.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 // ---------------------------------------------------------------------------
 // Types (what the rest of the proxy reads; deeply readonly and frozen)
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export const AUTH_METHODS = ['md5', 'trust'] as const;
+export const AUTH_METHODS = ['md5', 'scram-sha-256', 'password', 'trust'] as const;
+export const HBA_METHODS = ['md5', 'scram-sha-256', 'password', 'trust', 'reject'] as const;
+export type HbaMethod = (typeof HBA_METHODS)[number];
 export const LOAD_BALANCE_MODES = ['session', 'statement'] as const;
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -30,6 +33,34 @@ export interface ListenConfig {
   readonly client_idle_timeout_ms: number;
   /** Close a client idle inside a transaction this long (its transaction is rolled back); 0 = never. */
   readonly idle_in_transaction_timeout_ms: number;
+  /** Largest message a client may send, in bytes. */
+  readonly max_message_bytes: number;
+  /** A client must finish startup and authentication within this time. */
+  readonly auth_timeout_ms: number;
+}
+
+export interface TlsConfig {
+  /** disable: SSLRequest answered N; allow: TLS when the client asks; require: plaintext clients are refused. */
+  readonly mode: 'disable' | 'allow' | 'require';
+  readonly cert_file: string | null;
+  readonly key_file: string | null;
+}
+
+export interface BackendTlsConfig {
+  readonly mode: 'disable' | 'prefer' | 'require' | 'verify-full';
+  readonly ca_file: string | null;
+}
+
+export interface HbaRule {
+  /** host: TLS or not; hostssl: TLS only; hostnossl: plaintext only. */
+  readonly type: 'host' | 'hostssl' | 'hostnossl';
+  /** Database names, or 'all'. */
+  readonly database: readonly string[];
+  /** User names, or 'all'. */
+  readonly user: readonly string[];
+  /** CIDR (e.g. 10.0.0.0/8, ::1/128), or 'all'. */
+  readonly address: string;
+  readonly method: HbaMethod;
 }
 
 export interface BackendConfig {
@@ -50,6 +81,10 @@ export interface UserConfig {
 export interface AuthConfig {
   readonly method: AuthMethod;
   readonly users: readonly UserConfig[];
+  /** Rules like pg_hba.conf, first match wins; when empty, `method` applies to everyone. */
+  readonly hba: readonly HbaRule[];
+  /** Failed logins allowed per client address per minute before further attempts are refused; 0 = no limit. */
+  readonly max_failures_per_minute: number;
 }
 
 export interface RedirectRule {
@@ -128,6 +163,8 @@ export interface LogConfig {
 
 export interface Config {
   readonly listen: ListenConfig;
+  readonly tls: TlsConfig;
+  readonly backend_tls: BackendTlsConfig;
   readonly limits: LimitsConfig;
   readonly failover: FailoverConfig;
   /** List order = node id. Roles are discovered by the health checker. */
@@ -276,6 +313,34 @@ const listenShape = {
   max_clients: int(1, Number.MAX_SAFE_INTEGER, 10_000),
   client_idle_timeout_ms: ms(0, 0),
   idle_in_transaction_timeout_ms: ms(0, 0),
+  max_message_bytes: int(1024, 1 << 30, 1 << 30),
+  auth_timeout_ms: ms(1, 60_000),
+};
+
+const optionalPath = z.preprocess(emptyToUndefined, nonEmptyString('a file path').optional());
+
+const tlsShape = {
+  mode: z.preprocess(emptyToUndefined, z.enum(['disable', 'allow', 'require'], { error: 'expected one of: disable, allow, require' }).optional()),
+  cert_file: optionalPath,
+  key_file: optionalPath,
+};
+
+const backendTlsShape = {
+  mode: oneOf(['disable', 'prefer', 'require', 'verify-full'] as const, 'prefer'),
+  ca_file: optionalPath,
+};
+
+const nameList = z.preprocess(
+  (v: unknown) => (v === null ? undefined : typeof v === 'string' ? [v] : v),
+  z.array(nonEmptyString('a name'), { error: "expected a name, a list of names, or 'all'" }).min(1).default(['all']),
+);
+
+const hbaShape = {
+  type: oneOf(['host', 'hostssl', 'hostnossl'] as const, 'host'),
+  database: nameList,
+  user: nameList,
+  address: str('all'),
+  method: z.enum(HBA_METHODS, { error: `expected one of: ${HBA_METHODS.join(', ')}` }),
 };
 
 const backendShape = {
@@ -305,6 +370,8 @@ const userShape = {
 const authShape = {
   method: oneOf(AUTH_METHODS, 'md5'),
   users: list(z.strictObject(userShape, { error: 'expected a mapping with name and password' })),
+  hba: list(z.strictObject(hbaShape, { error: 'expected a mapping with type, database, user, address and method' })),
+  max_failures_per_minute: int(0, Number.MAX_SAFE_INTEGER, 20),
 };
 
 const functionList = list(nonEmptyString('a non-empty regular expression'));
@@ -370,6 +437,8 @@ const logShape = {
 
 const rootShape = {
   listen: section(listenShape),
+  tls: section(tlsShape),
+  backend_tls: section(backendTlsShape),
   backends: z.preprocess(
     emptyToUndefined,
     z
@@ -394,6 +463,9 @@ export const KEYS_BY_SECTION: Readonly<Record<string, readonly string[]>> = {
   'backends[]': Object.keys(backendShape),
   auth: Object.keys(authShape),
   'auth.users[]': Object.keys(userShape),
+  'auth.hba[]': Object.keys(hbaShape),
+  tls: Object.keys(tlsShape),
+  backend_tls: Object.keys(backendTlsShape),
   routing: Object.keys(routingShape),
   'routing.redirect[]': Object.keys(redirectShape),
   pool: Object.keys(poolShape),
@@ -431,6 +503,18 @@ export function passwordKind(password: string): PasswordKind {
  */
 export function functionPattern(source: string): RegExp {
   return new RegExp(`^(?:${source})$`);
+}
+
+/** A CIDR block as (address, prefix length, family), or null when malformed. */
+export function parseCidr(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | null {
+  const slash = text.indexOf('/');
+  const address = slash < 0 ? text : text.slice(0, slash);
+  const family = isIP(address);
+  if (family === 0) return null;
+  const max = family === 4 ? 32 : 128;
+  const prefix = slash < 0 ? max : Number(text.slice(slash + 1));
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) return null;
+  return { address, prefix, family: family === 4 ? 'ipv4' : 'ipv6' };
 }
 
 // ---------------------------------------------------------------------------
@@ -485,6 +569,17 @@ function crossCheck(raw: RawConfig, ctx: z.core.$RefinementCtx<RawConfig>): void
     });
   }
 
+  const tlsOn = raw.tls.cert_file !== undefined || raw.tls.key_file !== undefined;
+  if ((raw.tls.cert_file === undefined) !== (raw.tls.key_file === undefined)) {
+    issue(['tls', raw.tls.cert_file === undefined ? 'cert_file' : 'key_file'], 'cert_file and key_file go together');
+  }
+  if (raw.tls.mode !== undefined && raw.tls.mode !== 'disable' && !tlsOn) {
+    issue(['tls', 'mode'], `tls.mode ${raw.tls.mode} needs tls.cert_file and tls.key_file`);
+  }
+  raw.auth.hba.forEach((rule, i) => {
+    if (rule.address !== 'all' && parseCidr(rule.address) === null) issue(['auth', 'hba', i, 'address'], `expected a CIDR address like 10.0.0.0/8 or ::1/128, or 'all'`);
+  });
+
   raw.routing.redirect.forEach((rule, i) => {
     if (rule.application_name === undefined && rule.database === undefined && rule.user === undefined) {
       issue(['routing', 'redirect', i], 'a rule needs at least one of application_name, database, user');
@@ -530,7 +625,13 @@ function finalize(raw: RawConfig): Config {
   return {
     listen: raw.listen,
     backends: raw.backends.map((b, i) => ({ name: b.name ?? `node${i}`, host: b.host, port: b.port, weight: b.weight })),
-    auth: raw.auth,
+    auth: raw.auth as AuthConfig,
+    tls: {
+      mode: raw.tls.mode ?? (raw.tls.cert_file !== undefined ? 'allow' : 'disable'),
+      cert_file: raw.tls.cert_file ?? null,
+      key_file: raw.tls.key_file ?? null,
+    },
+    backend_tls: { mode: raw.backend_tls.mode, ca_file: raw.backend_tls.ca_file ?? null },
     routing: { ...raw.routing, redirect: raw.routing.redirect.map((r) => ({ ...r }) as RedirectRule) },
     pool: raw.pool,
     limits: raw.limits,

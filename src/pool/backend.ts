@@ -3,6 +3,7 @@
  * to whichever session currently owns it.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { serialize } from 'pg-protocol';
 import { BackendError, NodeConnectionError } from '../errors.js';
 import { md5SaltedResponse, isMd5Hash } from '../wire/auth/md5.js';
@@ -27,6 +28,69 @@ export interface LoginSpec {
   /** Extra startup parameters (application_name...). */
   params?: Record<string, string>;
   connectTimeoutMs: number;
+  /** TLS to the backend (default: none). */
+  tls?: BackendTls;
+}
+
+export interface BackendTls {
+  mode: 'disable' | 'prefer' | 'require' | 'verify-full';
+  /** CA certificates for verify-full (default: Node's bundled roots). */
+  ca: Buffer | null;
+}
+
+const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+
+/**
+ * Connects to a node; with backend TLS, asks for it (SSLRequest) and upgrades when the node answers 'S'.
+ * `prefer` falls back to plaintext on 'N'; `require` and `verify-full` refuse it.
+ */
+function openSocket(node: NodeAddress, opts: BackendTls | undefined, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const raw = net.connect({ host: node.host, port: node.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
+    const timer = setTimeout(() => fail(new NodeConnectionError(node.name, `timeout connecting to ${node.name} (${node.host}:${node.port})`)), timeoutMs);
+    let done = false;
+    const fail = (err: Error): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      raw.destroy();
+      reject(err);
+    };
+    const ok = (s: net.Socket): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      s.removeAllListeners('error');
+      s.removeAllListeners('data');
+      resolve(s);
+    };
+    raw.on('error', (err) => fail(new NodeConnectionError(node.name, `${node.name} (${node.host}:${node.port}): ${err.message}`)));
+    raw.on('connect', () => {
+      if (!opts || opts.mode === 'disable') return ok(raw);
+      raw.write(SSL_REQUEST);
+      raw.once('data', (answer: Buffer) => {
+        // Anything after the one-byte answer would be unencrypted data injected before the handshake.
+        if (answer.length !== 1) return fail(new NodeConnectionError(node.name, `${node.name} sent unexpected data after its SSL answer`));
+        if (answer[0] === 0x4e) {
+          if (opts.mode === 'prefer') return ok(raw);
+          return fail(new NodeConnectionError(node.name, `${node.name} does not support TLS (backend_tls.mode = ${opts.mode})`));
+        }
+        if (answer[0] !== 0x53) return fail(new NodeConnectionError(node.name, `${node.name} sent an invalid answer to SSLRequest`));
+        raw.removeAllListeners('data');
+        const verify = opts.mode === 'verify-full';
+        const secure = tls.connect({
+          socket: raw,
+          host: node.host,
+          ...(net.isIP(node.host) === 0 ? { servername: node.host } : {}),
+          ...(opts.ca ? { ca: opts.ca } : {}),
+          rejectUnauthorized: verify,
+          ...(verify ? {} : { checkServerIdentity: () => undefined }),
+        });
+        secure.once('secureConnect', () => ok(secure));
+        secure.on('error', (err) => fail(new NodeConnectionError(node.name, `${node.name}: TLS: ${err.message}`)));
+      });
+    });
+  });
 }
 
 /** What a backend connection reports to the session that holds it. */
@@ -65,13 +129,17 @@ export class BackendConnection {
   ) {}
 
   static connect(node: NodeAddress, login: LoginSpec): Promise<BackendConnection> {
+    const started = Date.now();
+    return openSocket(node, login.tls, login.connectTimeoutMs).then((socket) => BackendConnection.login(node, login, socket, Math.max(1, login.connectTimeoutMs - (Date.now() - started))));
+  }
+
+  private static login(node: NodeAddress, login: LoginSpec, socket: net.Socket, timeoutMs: number): Promise<BackendConnection> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: node.host, port: node.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
       const conn = new BackendConnection(node, login.user, login.database, socket);
       const framer = new Framer(1 << 24);
       let scram: ScramClient | null = null;
       let settled = false;
-      const timer = setTimeout(() => fail(new NodeConnectionError(node.name, `timeout connecting to ${node.name} (${node.host}:${node.port})`)), login.connectTimeoutMs);
+      const timer = setTimeout(() => fail(new NodeConnectionError(node.name, `timeout logging in to ${node.name} (${node.host}:${node.port})`)), timeoutMs);
       const fail = (err: Error): void => {
         if (settled) return;
         settled = true;
@@ -84,9 +152,7 @@ export class BackendConnection {
       const onClose = (): void => fail(new NodeConnectionError(node.name, `${node.name} closed the connection during login`));
       socket.on('error', onError);
       socket.on('close', onClose);
-      socket.on('connect', () => {
-        socket.write(serialize.startup({ user: login.user, database: login.database, ...login.params }));
-      });
+      socket.write(serialize.startup({ user: login.user, database: login.database, ...login.params }));
       const onData = (chunk: Buffer): void => {
         if (settled) return;
         try {

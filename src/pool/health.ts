@@ -22,6 +22,7 @@ export interface HealthSettings {
   user: string;
   password: string;
   database: string;
+  ssl?: false | { rejectUnauthorized: boolean; ca?: Buffer };
   failover?: FailoverSettings;
 }
 
@@ -142,6 +143,7 @@ export class HealthChecker {
       password: this.settings.password,
       database: this.settings.database,
       application_name: 'pgproxy health check',
+      ssl: this.settings.ssl ?? false,
       connectionTimeoutMillis: this.settings.timeoutMs,
     });
     client.on('error', () => this.dropClient(id));

@@ -21,12 +21,12 @@ export function staticSecretProblems(config: Config): string[] {
 }
 
 /** Tries each user whose secret is an md5 hash against `node`: a backend asking for SCRAM cannot be answered. */
-export async function backendSecretProblems(config: Config, node: NodeAddress): Promise<string[]> {
+export async function backendSecretProblems(config: Config, node: NodeAddress, tls?: import('./backend.js').BackendTls): Promise<string[]> {
   const problems: string[] = [];
   for (const u of config.auth.users) {
     if (!isMd5Hash(u.password)) continue;
     try {
-      const conn = await BackendConnection.connect(node, { user: u.name, database: config.health_check.database, secret: u.password, connectTimeoutMs: config.pool.connect_timeout_ms });
+      const conn = await BackendConnection.connect(node, { user: u.name, database: config.health_check.database, secret: u.password, connectTimeoutMs: config.pool.connect_timeout_ms, ...(tls ? { tls } : {}) });
       conn.terminate();
     } catch (err) {
       if (err instanceof BackendError && /only an md5 hash is configured|no plaintext password is configured/.test(err.message)) {

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { ProxyError } from '../errors.js';
 import { SqlState } from '../wire/codes.js';
-import { BackendConnection, type LoginSpec, type NodeAddress } from './backend.js';
+import { BackendConnection, type BackendTls, type LoginSpec, type NodeAddress } from './backend.js';
 import { runInternalQuery } from './internal-query.js';
 
 export interface PoolLimits {
@@ -15,6 +15,7 @@ export interface PoolLimits {
   idleTimeoutMs: number;
   maxLifetimeMs: number;
   connectTimeoutMs: number;
+  tls?: BackendTls;
 }
 
 /** Limits across pools (per user, per database); the manager implements it. */
@@ -90,7 +91,7 @@ export class Pool {
   /** Opens a connection; the caller has counted it with the gate. */
   private open(): Promise<BackendConnection> {
     this.busy++;
-    const login: LoginSpec = { user: this.user, database: this.database, secret: this.secret, connectTimeoutMs: this.limits.connectTimeoutMs };
+    const login: LoginSpec = { user: this.user, database: this.database, secret: this.secret, connectTimeoutMs: this.limits.connectTimeoutMs, ...(this.limits.tls ? { tls: this.limits.tls } : {}) };
     return BackendConnection.connect(this.node, login).then(
       (conn) => {
         conn.onClosed = (c) => this.forget(c);

@@ -256,6 +256,7 @@ export interface CatalogTarget {
   port: number;
   user: string;
   password: string;
+  ssl?: false | { rejectUnauthorized: boolean; ca?: Buffer };
 }
 
 /**
@@ -273,6 +274,7 @@ export function pgCatalogSource(target: () => CatalogTarget | null, timeoutMs = 
         port: t.port,
         user: t.user,
         password: t.password,
+        ssl: t.ssl ?? false,
         database,
         application_name: 'pgproxy catalog',
         connectionTimeoutMillis: timeoutMs,

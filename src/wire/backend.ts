@@ -91,6 +91,8 @@ export const BIND_COMPLETE = codeOnly(BackendCode.BindComplete);
 export const CLOSE_COMPLETE = codeOnly(BackendCode.CloseComplete);
 export const NO_DATA = codeOnly(BackendCode.NoData);
 export const SSL_REFUSED = Buffer.from('N');
+export const SSL_ACCEPTED = Buffer.from('S');
+export const AUTH_CLEARTEXT = new FrameWriter(9).begin(BackendCode.Authentication).int32(AuthCode.CleartextPassword).end().toBuffer();
 
 export function readyForQuery(status: number): Buffer {
   return new FrameWriter(6).begin(BackendCode.ReadyForQuery).byte(status).end().toBuffer();

@@ -34,13 +34,13 @@ const MINIMAL = ['backends:', '  - port: 5432', 'auth:', '  users:', '    - { na
 describe('sample pgproxy.yaml', () => {
   it('loads as-is with the documented dev-cluster values', () => {
     const config = loadConfigFile(SAMPLE, {});
-    expect(config.listen).toEqual({ host: '127.0.0.1', port: 9999, max_clients: 10000, client_idle_timeout_ms: 0, idle_in_transaction_timeout_ms: 0 });
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 9999, max_clients: 10000, client_idle_timeout_ms: 0, idle_in_transaction_timeout_ms: 0, max_message_bytes: 1073741824, auth_timeout_ms: 60000 });
     expect(config.backends).toEqual([
       { name: 'node0', host: '127.0.0.1', port: 15432, weight: 0 },
       { name: 'node1', host: '127.0.0.1', port: 15433, weight: 1 },
       { name: 'node2', host: '127.0.0.1', port: 15434, weight: 1 },
     ]);
-    expect(config.auth).toEqual({ method: 'md5', users: [{ name: 'app', password: 'app-secret' }] });
+    expect(config.auth).toEqual({ method: 'md5', users: [{ name: 'app', password: 'app-secret' }], hba: [], max_failures_per_minute: 20 });
     expect(config.health_check).toMatchObject({
       user: 'pgproxy_monitor',
       password: 'monitor-secret',
@@ -82,11 +82,13 @@ describe('defaults', () => {
   it('fills every section', () => {
     const config = parseConfigText(MINIMAL.join('\n'), 'pgproxy.yaml', {});
     expect(config).toEqual({
-      listen: { host: '127.0.0.1', port: 9999, max_clients: 10000, client_idle_timeout_ms: 0, idle_in_transaction_timeout_ms: 0 },
+      listen: { host: '127.0.0.1', port: 9999, max_clients: 10000, client_idle_timeout_ms: 0, idle_in_transaction_timeout_ms: 0, max_message_bytes: 1073741824, auth_timeout_ms: 60000 },
       limits: { max_connections_per_user: 0, max_connections_per_database: 0 },
       failover: { auto_promote: false, after_ms: 5000, user: 'app', password: 's3cret-pw' },
       backends: [{ name: 'node0', host: '127.0.0.1', port: 5432, weight: 1 }],
-      auth: { method: 'md5', users: [{ name: 'app', password: 's3cret-pw' }] },
+      auth: { method: 'md5', users: [{ name: 'app', password: 's3cret-pw' }], hba: [], max_failures_per_minute: 20 },
+      tls: { mode: 'disable', cert_file: null, key_file: null },
+      backend_tls: { mode: 'prefer', ca_file: null },
       routing: { write_functions: [], read_only_functions: [], load_balance: 'session', max_lag_bytes: 0, max_lag_ms: 0, read_your_writes: false, transactions: 'primary', redirect: [] },
       pool: {
         mode: 'session',
