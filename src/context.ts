@@ -4,6 +4,7 @@
  */
 import { randomInt } from 'node:crypto';
 import type { SecureContext } from 'node:tls';
+import type { AuthQuery } from './pool/auth-query.js';
 import type { CompiledHbaRule } from './wire/auth/hba.js';
 import type { FailureLimiter } from './wire/auth/limiter.js';
 import type { Logger } from 'pino';
@@ -62,6 +63,8 @@ export interface ProxyContext {
   /** Server-side TLS for clients; null when tls.mode is disable. */
   tls: SecureContext | null;
   hba: CompiledHbaRule[];
+  /** auth.query lookups; null when not configured. */
+  authQuery: AuthQuery | null;
   loginFailures: FailureLimiter;
   config: Config;
   log: Logger;

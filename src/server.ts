@@ -7,6 +7,7 @@ import type { Config } from './config/schema.js';
 import { SessionRegistry, type ProxyContext } from './context.js';
 import { errorResponse } from './wire/backend.js';
 import { SqlState } from './wire/codes.js';
+import { AuthQuery } from './pool/auth-query.js';
 import { HealthChecker } from './pool/health.js';
 import { compileHba } from './wire/auth/hba.js';
 import { FailureLimiter } from './wire/auth/limiter.js';
@@ -73,6 +74,13 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
   const context: ProxyContext = {
     tls: config.tls.mode === 'disable' ? null : tls.createSecureContext({ cert: readFileSync(config.tls.cert_file!), key: readFileSync(config.tls.key_file!) }),
     hba: compileHba(config.auth.hba),
+    authQuery:
+      config.auth.query === null
+        ? null
+        : new AuthQuery(
+            { sql: config.auth.query, user: config.auth.query_user!, password: config.auth.query_password, database: config.auth.query_database, timeoutMs: Math.max(2_000, hc.timeout_ms * 2), ssl: pgSsl },
+            () => topology.primary(),
+          ),
     loginFailures: new FailureLimiter(config.auth.max_failures_per_minute),
     catalog,
     config,

@@ -24,7 +24,7 @@ import type { HbaMethod } from './config/schema.js';
 import { hbaMethod } from './wire/auth/hba.js';
 import { randomSalt, verifyMd5Response } from './wire/auth/md5.js';
 import { verifyCleartextPassword } from './wire/auth/password.js';
-import { mockScramVerifier, ScramServer, scramVerifierFromSecret, SCRAM_MECHANISM } from './wire/auth/scram.js';
+import { mockScramVerifier, ScramServer, scramVerifierFromSecret, SCRAM_MECHANISM, type ScramClientKeys } from './wire/auth/scram.js';
 import {
   AUTH_OK,
   AUTH_CLEARTEXT,
@@ -291,6 +291,8 @@ export class Session implements BackendOwner {
   private clientPaused = false;
 
   private client: net.Socket;
+  /** The user has a stored secret (configured, or found by auth.query). */
+  private knownUser = false;
   /** The client's address (for access rules and the login-failure limit). */
   private readonly address: string;
   private tls = false;
@@ -470,7 +472,31 @@ export class Session implements BackendOwner {
       if (method === 'reject') return this.fatal(new ProxyError(SqlState.InvalidAuthorization, `pgproxy hba rejects connection for ${where}`, 'FATAL'));
     }
     const entry = auth.users.find((u) => u.name === this.user);
-    this.secret = entry?.password ?? '';
+    if (entry === undefined && this.ctx.authQuery !== null && method !== 'trust') {
+      // Not configured: ask the primary for the stored secret (client input waits meanwhile).
+      this.phase = Phase.Login;
+      const m = method;
+      this.ctx.authQuery.lookup(this.user).then(
+        (secret) => {
+          if (this.isClosed()) return;
+          this.startAuthMethod(m, secret);
+          this.blocked = true;
+          this.resume();
+        },
+        (err: Error) => {
+          this.log.warn({ err: err.message }, 'auth.query failed');
+          this.fatal(new ProxyError(SqlState.CannotConnectNow, 'cannot look up the user now (auth.query failed)', 'FATAL'));
+        },
+      );
+      return;
+    }
+    this.startAuthMethod(method, entry?.password ?? null);
+  }
+
+  /** Sends the challenge of `method` for a user whose stored secret is `secret` (null: unknown user). */
+  private startAuthMethod(method: HbaMethod, secret: string | null): void {
+    this.secret = secret ?? '';
+    this.knownUser = secret !== null;
     if (method === 'trust') {
       this.authenticated();
       return;
@@ -482,11 +508,11 @@ export class Session implements BackendOwner {
       this.client.write(AUTH_CLEARTEXT);
       return;
     }
-    const storedVerifier = entry && entry.password.startsWith('SCRAM-SHA-256$') ? scramVerifierFromSecret(entry.password) : null;
+    const storedVerifier = secret !== null && secret.startsWith('SCRAM-SHA-256$') ? scramVerifierFromSecret(secret) : null;
     if (method === 'scram-sha-256' || storedVerifier !== null) {
       // Like PostgreSQL: md5 with a stored SCRAM verifier authenticates with SCRAM; an unknown user (or one whose
       // secret cannot serve SCRAM) goes through the whole exchange and fails at its end, telling nothing away.
-      const verifier = entry ? scramVerifierFromSecret(entry.password) : null;
+      const verifier = secret !== null ? scramVerifierFromSecret(secret) : null;
       this.scram = new ScramServer(verifier ?? mockScramVerifier(this.user));
       this.client.write(authSaslRequest([SCRAM_MECHANISM]));
       return;
@@ -507,7 +533,7 @@ export class Session implements BackendOwner {
       return;
     }
     const response = body.toString('utf8', 0, Math.max(0, body.indexOf(0)));
-    const known = this.ctx.config.auth.users.some((u) => u.name === this.user);
+    const known = this.knownUser;
     const ok = this.cleartext ? known && verifyCleartextPassword(this.user, this.secret, response) : known && verifyMd5Response(this.user, this.secret, this.md5Salt!, response);
     if (!ok) {
       this.authFailed();
@@ -533,6 +559,11 @@ export class Session implements BackendOwner {
     }
     const r = scram.handleClientFinal(body);
     if (!r.ok) return this.authFailed();
+    const verifier = this.secret.startsWith('SCRAM-SHA-256$') ? scramVerifierFromSecret(this.secret) : null;
+    if (verifier !== null) {
+      // No plaintext password: log in to backends with the client's own proof (SCRAM pass-through).
+      this.scramKeys = { clientKey: r.clientKey, serverKey: verifier.serverKey, salt: verifier.salt, iterations: verifier.iterations };
+    }
     this.client.write(authSaslContinue(r.serverFinal, true));
     this.authenticated();
   }
@@ -576,7 +607,8 @@ export class Session implements BackendOwner {
           return;
         }
         this.noteNodeError(node, err);
-        this.fatal(err instanceof ProxyError ? new ProxyError(err.sqlstate, err.message, 'FATAL') : new ProxyError(SqlState.CannotConnectNow, err.message, 'FATAL'));
+        const code = err instanceof ProxyError || err instanceof BackendError ? err.sqlstate : SqlState.CannotConnectNow;
+        this.fatal(new ProxyError(code, err.message, 'FATAL'));
       },
     );
   }
@@ -1062,8 +1094,12 @@ export class Session implements BackendOwner {
   }
 
   private pool(node: NodeState) {
-    return this.ctx.pools.get(node, this.database, this.user, this.secret);
+    const pool = this.ctx.pools.get(node, this.database, this.user, this.secret);
+    if (this.scramKeys !== null) pool.setScramKeys(this.scramKeys);
+    return pool;
   }
+
+  private scramKeys: ScramClientKeys | null = null;
 
   // ---------------------------------------------------------------- writing
 

@@ -85,6 +85,11 @@ export interface AuthConfig {
   readonly hba: readonly HbaRule[];
   /** Failed logins allowed per client address per minute before further attempts are refused; 0 = no limit. */
   readonly max_failures_per_minute: number;
+  /** SQL returning the stored password of a user not in `users` ($1 = user name), run on the primary; null = off. */
+  readonly query: string | null;
+  readonly query_user: string | null;
+  readonly query_password: string;
+  readonly query_database: string;
 }
 
 export interface RedirectRule {
@@ -372,6 +377,10 @@ const authShape = {
   users: list(z.strictObject(userShape, { error: 'expected a mapping with name and password' })),
   hba: list(z.strictObject(hbaShape, { error: 'expected a mapping with type, database, user, address and method' })),
   max_failures_per_minute: int(0, Number.MAX_SAFE_INTEGER, 20),
+  query: z.preprocess(emptyToUndefined, nonEmptyString('an SQL query').optional()),
+  query_user: z.preprocess(emptyToUndefined, nonEmptyString('a user name').optional()),
+  query_password: z.preprocess(emptyToUndefined, z.string({ error: 'expected a string' }).optional()),
+  query_database: str('postgres'),
 };
 
 const functionList = list(nonEmptyString('a non-empty regular expression'));
@@ -576,6 +585,8 @@ function crossCheck(raw: RawConfig, ctx: z.core.$RefinementCtx<RawConfig>): void
   if (raw.tls.mode !== undefined && raw.tls.mode !== 'disable' && !tlsOn) {
     issue(['tls', 'mode'], `tls.mode ${raw.tls.mode} needs tls.cert_file and tls.key_file`);
   }
+  if (raw.auth.query !== undefined && raw.auth.query_user === undefined) issue(['auth', 'query_user'], 'auth.query needs auth.query_user (a role that may read the passwords)');
+
   raw.auth.hba.forEach((rule, i) => {
     if (rule.address !== 'all' && parseCidr(rule.address) === null) issue(['auth', 'hba', i, 'address'], `expected a CIDR address like 10.0.0.0/8 or ::1/128, or 'all'`);
   });
@@ -625,7 +636,7 @@ function finalize(raw: RawConfig): Config {
   return {
     listen: raw.listen,
     backends: raw.backends.map((b, i) => ({ name: b.name ?? `node${i}`, host: b.host, port: b.port, weight: b.weight })),
-    auth: raw.auth as AuthConfig,
+    auth: { ...raw.auth, query: raw.auth.query ?? null, query_user: raw.auth.query_user ?? null, query_password: raw.auth.query_password ?? '' } as AuthConfig,
     tls: {
       mode: raw.tls.mode ?? (raw.tls.cert_file !== undefined ? 'allow' : 'disable'),
       cert_file: raw.tls.cert_file ?? null,

@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import { serialize } from 'pg-protocol';
 import { BackendError, NodeConnectionError } from '../errors.js';
 import { md5SaltedResponse, isMd5Hash } from '../wire/auth/md5.js';
-import { ScramClient, SCRAM_MECHANISM } from '../wire/auth/scram.js';
+import { ScramClient, ScramError, SCRAM_MECHANISM, type ScramClientKeys } from '../wire/auth/scram.js';
 import { parseErrorFields, parseParameterStatus } from '../wire/backend.js';
 import { AuthCode, BackendCode } from '../wire/codes.js';
 import { Framer } from '../wire/framer.js';
@@ -30,6 +30,8 @@ export interface LoginSpec {
   connectTimeoutMs: number;
   /** TLS to the backend (default: none). */
   tls?: BackendTls;
+  /** SCRAM pass-through: keys recovered from the client's own SCRAM proof, when no plaintext password is known. */
+  scramKeys?: ScramClientKeys | null;
 }
 
 export interface BackendTls {
@@ -193,7 +195,10 @@ export class BackendConnection {
             }
           }
         } catch (err) {
-          fail(err instanceof BackendError || err instanceof NodeConnectionError ? err : new NodeConnectionError(node.name, `${node.name}: ${(err as Error).message}`));
+          if (err instanceof BackendError || err instanceof NodeConnectionError) fail(err);
+          // A SCRAM exchange that cannot succeed is a login failure, not a sign the node is unwell.
+          else if (err instanceof ScramError) fail(new BackendError('28P01', `${node.name}: ${err.message}`, 'FATAL'));
+          else fail(new NodeConnectionError(node.name, `${node.name}: ${(err as Error).message}`));
         }
       };
       socket.on('data', onData);
@@ -216,8 +221,11 @@ export class BackendConnection {
       case AuthCode.SASL: {
         const mechanisms = body.toString('utf8', 4).split('\0');
         if (!mechanisms.includes(SCRAM_MECHANISM)) throw new BackendError('28000', `node ${this.node.name} offers no supported SASL mechanism`, 'FATAL');
-        if (isMd5Hash(login.secret) || login.secret === '') throw new BackendError('28P01', `node ${this.node.name} asks for SCRAM-SHA-256 but no plaintext password is configured for user "${login.user}"`, 'FATAL');
-        const client = new ScramClient(login.secret);
+        let client: ScramClient;
+        if (login.scramKeys) client = ScramClient.fromKeys(login.scramKeys);
+        else if (isMd5Hash(login.secret) || login.secret === '' || login.secret.startsWith('SCRAM-SHA-256$')) {
+          throw new BackendError('28P01', `node ${this.node.name} asks for SCRAM-SHA-256 but no plaintext password is configured for user "${login.user}"`, 'FATAL');
+        } else client = new ScramClient(login.secret);
         this.socket.write(serialize.sendSASLInitialResponseMessage(SCRAM_MECHANISM, client.clientFirstMessage().toString('utf8')));
         return client;
       }

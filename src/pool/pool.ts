@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { ProxyError } from '../errors.js';
 import { SqlState } from '../wire/codes.js';
+import type { ScramClientKeys } from '../wire/auth/scram.js';
 import { BackendConnection, type BackendTls, type LoginSpec, type NodeAddress } from './backend.js';
 import { runInternalQuery } from './internal-query.js';
 
@@ -61,9 +62,16 @@ export class Pool {
     return this.waiters.length;
   }
 
+  /** SCRAM pass-through keys of this user, once a client has authenticated with SCRAM against a verifier. */
+  private scramKeys: ScramClientKeys | null = null;
+
   updateLimits(limits: PoolLimits, secret: string): void {
     this.limits = limits;
     this.secret = secret;
+  }
+
+  setScramKeys(keys: ScramClientKeys): void {
+    this.scramKeys = keys;
   }
 
   acquire(): Promise<BackendConnection> {
@@ -91,7 +99,7 @@ export class Pool {
   /** Opens a connection; the caller has counted it with the gate. */
   private open(): Promise<BackendConnection> {
     this.busy++;
-    const login: LoginSpec = { user: this.user, database: this.database, secret: this.secret, connectTimeoutMs: this.limits.connectTimeoutMs, ...(this.limits.tls ? { tls: this.limits.tls } : {}) };
+    const login: LoginSpec = { user: this.user, database: this.database, secret: this.secret, connectTimeoutMs: this.limits.connectTimeoutMs, ...(this.limits.tls ? { tls: this.limits.tls } : {}), scramKeys: this.scramKeys };
     return BackendConnection.connect(this.node, login).then(
       (conn) => {
         conn.onClosed = (c) => this.forget(c);

@@ -40,7 +40,7 @@ describe('sample pgproxy.yaml', () => {
       { name: 'node1', host: '127.0.0.1', port: 15433, weight: 1 },
       { name: 'node2', host: '127.0.0.1', port: 15434, weight: 1 },
     ]);
-    expect(config.auth).toEqual({ method: 'md5', users: [{ name: 'app', password: 'app-secret' }], hba: [], max_failures_per_minute: 20 });
+    expect(config.auth).toEqual({ method: 'md5', users: [{ name: 'app', password: 'app-secret' }], hba: [], max_failures_per_minute: 20, query: null, query_user: null, query_password: '', query_database: 'postgres' });
     expect(config.health_check).toMatchObject({
       user: 'pgproxy_monitor',
       password: 'monitor-secret',
@@ -86,7 +86,7 @@ describe('defaults', () => {
       limits: { max_connections_per_user: 0, max_connections_per_database: 0 },
       failover: { auto_promote: false, after_ms: 5000, user: 'app', password: 's3cret-pw' },
       backends: [{ name: 'node0', host: '127.0.0.1', port: 5432, weight: 1 }],
-      auth: { method: 'md5', users: [{ name: 'app', password: 's3cret-pw' }], hba: [], max_failures_per_minute: 20 },
+      auth: { method: 'md5', users: [{ name: 'app', password: 's3cret-pw' }], hba: [], max_failures_per_minute: 20, query: null, query_user: null, query_password: '', query_database: 'postgres' },
       tls: { mode: 'disable', cert_file: null, key_file: null },
       backend_tls: { mode: 'prefer', ca_file: null },
       routing: { write_functions: [], read_only_functions: [], load_balance: 'session', max_lag_bytes: 0, max_lag_ms: 0, read_your_writes: false, transactions: 'primary', redirect: [] },
