@@ -2,9 +2,9 @@
  * The pgbench workloads, one pgbench run against one target, and what we read back: TPS and average latency
  * from pgbench's summary, p99 from its per-transaction log (`--log`: the third field is the latency in µs).
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ProcessTracker } from './procs.js';
+import { CLOCK_TICKS_PER_SECOND, groupCpuTicks, type ProcessTracker } from './procs.js';
 import type { Target } from './targets/target.js';
 
 export type QueryMode = 'simple' | 'extended' | 'prepared';
@@ -51,6 +51,8 @@ export interface PgbenchResult {
   exitCode: number | null;
   /** Distinct error lines from pgbench (client numbers folded), at most a few. */
   errors: string[];
+  /** CPU time the target's own process(es) used per transaction during the run, in µs (null for direct). */
+  proxyCpuUsPerTx?: number | null;
   /** Set when the target cannot run this workload at all (reported as n/a, not a failure). */
   na?: string;
   timedOut?: boolean;
@@ -93,18 +95,24 @@ export async function runPgbench(o: PgbenchRunOptions): Promise<PgbenchResult> {
   if (na !== null) {
     return { tps: null, avgLatencyMs: null, p99LatencyMs: null, transactions: null, failedTransactions: null, exitCode: null, errors: [], na, command };
   }
+  const cpuBefore = target.pid !== null ? groupCpuTicks(target.pid) : null;
   const r = await o.tracker.run(`pgbench ${workload.name} @ ${target.id}`, 'pgbench', args, {
     cwd: o.logDir,
     env: { ...process.env, PGPASSWORD: target.password, PGCONNECT_TIMEOUT: '10', PGSSLMODE: 'disable' },
     // -T waits for transactions in flight; a proxy that hangs must not hang the suite.
     timeoutMs: (o.durationS + 60) * 1000,
   });
+  if (o.keepLogs) await writeFile(path.join(o.logDir, `${prefix}.out`), `${command}\n\n${r.stdout}\n${r.stderr}`);
   const summary = parseSummary(r.stdout);
+  const cpuTicks = cpuBefore !== null && target.pid !== null ? groupCpuTicks(target.pid) - cpuBefore : null;
+  const proxyCpuUsPerTx =
+    cpuTicks !== null && summary.transactions ? (cpuTicks * (1e6 / CLOCK_TICKS_PER_SECOND)) / summary.transactions : null;
   const latencies = await readLatencies(o.logDir, prefix, o.keepLogs);
   return {
     ...summary,
     p99LatencyMs: latencies.length > 0 ? percentile(latencies, 0.99) / 1000 : null,
     exitCode: r.code,
+    proxyCpuUsPerTx,
     errors: errorLines(r.stderr),
     ...(r.timedOut ? { timedOut: true } : {}),
     command,
@@ -140,7 +148,7 @@ export function errorLines(stderr: string, max = 5): string[] {
 
 /** Per-transaction latencies (µs) from every `prefix.PID[.N]` log file (one per thread). */
 async function readLatencies(dir: string, prefix: string, keep: boolean): Promise<Float64Array> {
-  const files = (await readdir(dir)).filter((f) => f.startsWith(`${prefix}.`));
+  const files = (await readdir(dir)).filter((f) => f.startsWith(`${prefix}.`) && !f.endsWith('.out'));
   const parts: number[][] = [];
   for (const f of files) {
     const file = path.join(dir, f);

@@ -78,6 +78,35 @@ export function groupMembers(pgid: number): number[] {
   return out;
 }
 
+/**
+ * CPU time (user + system, clock ticks) used so far by the live members of process group `pgid`: the proxy
+ * process, or pgpool-II's parent and its children.
+ */
+export function groupCpuTicks(pgid: number): number {
+  let ticks = 0;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // f[2] = pgrp, f[11] = utime, f[12] = stime (fields 5, 14, 15 of proc(5))
+      if (Number(f[2]) === pgid) ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks;
+}
+
+/** Clock ticks per second for /proc times (sysconf(_SC_CLK_TCK)); 100 on Linux in practice. */
+export const CLOCK_TICKS_PER_SECOND = 100;
+
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);

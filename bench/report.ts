@@ -22,6 +22,8 @@ export interface BenchData {
   finishedAt: Date;
   command: string;
   machine: { cores: number; cpuModel: string; memGiB: number; kernel: string };
+  /** 1-minute load average before the run: other work on the machine skews everything. */
+  loadAvg: { start: number };
   versions: Record<string, string>;
   durationS: number;
   scale: number;
@@ -132,6 +134,17 @@ export function markdown(data: BenchData, svgName: string): string {
     `- Machine: ${data.machine.cores} cores (${data.machine.cpuModel}), ${data.machine.memGiB} GiB RAM, ${data.machine.kernel}; everything on loopback, ` +
       'so clients, proxies and the three PostgreSQL servers share these cores.',
   );
+  L.push(
+    '- "proxy CPU µs/tx" is the CPU time (user + system, from /proc) the proxy\'s own processes used during a run, divided by its transactions: ' +
+      'what the proxy costs per transaction, less sensitive to other load on the machine than TPS.',
+  );
+  L.push(
+    `- Load average (1 min) before the run: ${data.loadAvg.start.toFixed(2)}` +
+      (data.loadAvg.start > 0.5
+        ? ' — something else was using the CPUs, so absolute numbers are low and noisy (the interleaved order keeps the comparison fair-ish).'
+        : ' (an otherwise idle machine).'),
+  );
+
   L.push(`- Versions: ${Object.entries(data.versions).map(([k, v]) => `${k} ${v}`).join('; ')}.`);
   L.push(
     `- Cluster: a primary and 2 streaming standbys (pgproxy devcluster, fsync off), \`pgbench -i -s ${data.scale}\` on the primary. ` +
@@ -167,22 +180,23 @@ export function markdown(data: BenchData, svgName: string): string {
     for (const w of data.workloads) {
       const cmd = w.workload.title.replace(/ \(tpcb-like\)$/, '');
       L.push(`### \`${cmd}\`${cmd === w.workload.title ? '' : ' (tpcb-like)'}`, '');
-      L.push('| target | TPS | avg latency ms | p99 latency ms | × pgpool-II | × PgBouncer | transactions | problems |');
-      L.push('|---|---:|---:|---:|---:|---:|---:|---|');
+      L.push('| target | TPS | avg latency ms | p99 latency ms | × pgpool-II | × PgBouncer | transactions | proxy CPU µs/tx | problems |');
+      L.push('|---|---:|---:|---:|---:|---:|---:|---:|---|');
       const pool = tpsOf(w.results.pgpool);
       const bouncer = tpsOf(w.results.pgbouncer);
       for (const id of TARGET_IDS) {
         const r = w.results[id];
         if (!r) continue;
         if (r.na !== undefined) {
-          L.push(`| ${TARGET_LABELS[id]} | n/a | | | | | | ${r.na} |`);
+          L.push(`| ${TARGET_LABELS[id]} | n/a | | | | | | | ${r.na} |`);
           continue;
         }
         const t = tpsOf(r);
         const problems = [failureNote(r), ...r.errors].filter(Boolean).join('; ').replace(/\|/g, '\\|');
         L.push(
           `| ${TARGET_LABELS[id]} | ${t === null ? '–' : fmtInt(t)} | ${fmt(r.avgLatencyMs, 3)} | ${fmt(r.p99LatencyMs, 3)} | ` +
-            `${fmt(ratio(t, pool))} | ${fmt(ratio(t, bouncer))} | ${r.transactions === null ? '–' : fmtInt(r.transactions)} | ${problems} |`,
+            `${fmt(ratio(t, pool))} | ${fmt(ratio(t, bouncer))} | ${r.transactions === null ? '–' : fmtInt(r.transactions)} | ` +
+            `${r.proxyCpuUsPerTx === null || r.proxyCpuUsPerTx === undefined ? '' : fmt(r.proxyCpuUsPerTx, 1)} | ${problems} |`,
         );
       }
       L.push('', `Run order: ${w.order.map((id) => TARGET_LABELS[id]).join(' → ')}.`, '');
@@ -355,6 +369,15 @@ export function summary(data: BenchData): string {
       return [w.workload.title.replace(/^pgbench /, ''), ...cells, fmt(ratio(p, tpsOf(w.results.pgpool))), fmt(ratio(p, tpsOf(w.results.pgbouncer)))];
     });
     L.push(table(head, rows), '');
+    const proxies = targets.filter((id) => id !== 'direct');
+    const cpuRows = data.workloads.map((w) => [
+      w.workload.title.replace(/^pgbench /, ''),
+      ...proxies.map((id) => {
+        const r = w.results[id];
+        return r?.proxyCpuUsPerTx == null ? (r?.na !== undefined ? 'n/a' : '') : r.proxyCpuUsPerTx.toFixed(1);
+      }),
+    ]);
+    if (proxies.length > 0) L.push(table(['proxy CPU µs per transaction', ...proxies.map((t) => TARGET_LABELS[t])], cpuRows), '');
   }
   for (const d of data.selectDist) {
     L.push(`SELECT distribution via ${d.target}: ${d.perNode.map((n) => `${n.node}/${n.role} ${n.count}`).join(', ')}${d.errors.length ? `; errors: ${d.errors.join('; ')}` : ''}`);

@@ -4,6 +4,7 @@
  */
 import { randomInt } from 'node:crypto';
 import type { SecureContext } from 'node:tls';
+import type { Histogram } from './admin/histogram.js';
 import type { AuthQuery } from './pool/auth-query.js';
 import type { CompiledHbaRule } from './wire/auth/hba.js';
 import type { FailureLimiter } from './wire/auth/limiter.js';
@@ -57,9 +58,61 @@ export class SessionRegistry {
 export interface ProxyStats {
   /** Statements the classifier could not understand (sent to the primary). */
   notUnderstood: number;
+  /** Units sent to the primary, by reason ('write', 'ddl', 'locking read'...), and reads ('read'). */
+  routeReasons: Map<string, number>;
+  /** ErrorResponses clients received, by SQLSTATE class (first two characters). */
+  errorsByClass: Map<string, number>;
+  /** Time sessions waited for a backend connection from a pool. */
+  poolWait: Histogram;
+  /** Client connections accepted since start. */
+  clientsAccepted: number;
 }
 
+/** What the admin console and signals can do to the running proxy. */
+export interface ProxyControls {
+  /** Re-reads the configuration file; resolves to a summary, rejects (old config kept) when it is invalid. */
+  reload(): Promise<string>;
+  /** PAUSE: new units of work wait; those in flight finish. RESUME lets them go. */
+  pause(): void;
+  resume(): void;
+  readonly paused: boolean;
+  detachNode(id: number): void;
+  attachNode(id: number): void;
+  /** Graceful shutdown, as on SIGTERM. */
+  shutdown(): void;
+}
+
+/** A client session as the admin console shows it. */
+export interface ClientInfo {
+  id: number;
+  user: string;
+  database: string;
+  address: string;
+  applicationName: string;
+  tls: boolean;
+  /** startup | auth | idle | active | idle in transaction | waiting */
+  state: string;
+  connectedAt: Date;
+  /** Backend connections held: node name, backend pid, whether it owes replies. */
+  servers: { node: string; pid: number; active: boolean; connectionId: number }[];
+}
+
+export interface SessionView {
+  describe(): ClientInfo;
+  /** Ends the session (SHUTDOWN / graceful stop): `error` is sent first when given. */
+  terminate(error: { code: string; message: string } | null): void;
+  /** Not inside a transaction and owing no replies. */
+  readonly idle: boolean;
+}
+
+/** Answers queries on the admin console (virtual database `pgproxy`): result frames without ReadyForQuery. */
+export type AdminHandler = (sql: string, ctx: ProxyContext) => Promise<Buffer>;
+
 export interface ProxyContext {
+  /** Every client session of this process. */
+  sessions: Set<SessionView>;
+  controls: ProxyControls;
+  admin: AdminHandler;
   /** Server-side TLS for clients; null when tls.mode is disable. */
   tls: SecureContext | null;
   hba: CompiledHbaRule[];

@@ -1,86 +1,159 @@
-/** The proxy process: accepts clients, runs one Session each, keeps the topology fresh, and shuts down cleanly. */
+/**
+ * The proxy process: accepts clients and runs one Session each, keeps the topology fresh, applies reloads, and
+ * shuts down gracefully.
+ */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
+import { runAdminCommand } from './admin/console.js';
+import { Histogram } from './admin/histogram.js';
+import { loadConfigFile } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { SessionRegistry, type ProxyContext } from './context.js';
-import { errorResponse } from './wire/backend.js';
-import { SqlState } from './wire/codes.js';
+import { SessionRegistry, type ProxyContext, type ProxyControls, type SessionView } from './context.js';
 import { AuthQuery } from './pool/auth-query.js';
-import { HealthChecker } from './pool/health.js';
-import { compileHba } from './wire/auth/hba.js';
-import { FailureLimiter } from './wire/auth/limiter.js';
+import type { BackendTls } from './pool/backend.js';
+import { HealthChecker, type HealthSettings } from './pool/health.js';
 import { backendSecretProblems, staticSecretProblems } from './pool/login-check.js';
-import { PoolManager } from './pool/manager.js';
+import { PoolManager, type GlobalLimits } from './pool/manager.js';
+import type { PoolLimits } from './pool/pool.js';
 import { Topology } from './pool/topology.js';
 import { CatalogCache, pgCatalogSource } from './router/catalog.js';
 import { compileRouterRules } from './router/policy.js';
 import { Session } from './session.js';
+import { compileHba } from './wire/auth/hba.js';
+import { FailureLimiter } from './wire/auth/limiter.js';
+import { errorResponse } from './wire/backend.js';
+import { SqlState } from './wire/codes.js';
 
 export interface RunningProxy {
   readonly host: string;
   readonly port: number;
   readonly context: ProxyContext;
   readonly health: HealthChecker;
+  /** Resolves when the proxy has stopped (after close(), shutdown(), or SHUTDOWN from the admin console). */
+  readonly stopped: Promise<void>;
+  /** Re-reads the configuration file given at start (SIGHUP, admin RELOAD). */
+  reload(): Promise<string>;
+  /** Graceful stop: no new clients; transactions in flight may finish within `timeoutMs`; then 57P01 to all. */
+  shutdown(timeoutMs?: number): Promise<void>;
+  /** Immediate stop (tests): every client closed. */
   close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** The file the configuration came from, for reloads. */
+  configFile?: string;
 }
 
 export class StartupError extends Error {}
 
-export async function startProxy(config: Config, log: Logger): Promise<RunningProxy> {
+function backendTlsOf(config: Config): BackendTls {
+  return { mode: config.backend_tls.mode, ca: config.backend_tls.ca_file ? readFileSync(config.backend_tls.ca_file) : null };
+}
+
+function poolLimitsOf(config: Config): PoolLimits {
+  return {
+    maxPerNode: config.pool.max_per_node,
+    minIdle: config.pool.min_idle,
+    acquireTimeoutMs: config.pool.acquire_timeout_ms,
+    idleTimeoutMs: config.pool.idle_timeout_ms,
+    maxLifetimeMs: config.pool.max_lifetime_ms,
+    connectTimeoutMs: config.pool.connect_timeout_ms,
+    tls: backendTlsOf(config),
+  };
+}
+
+function globalLimitsOf(config: Config): GlobalLimits {
+  return { maxPerUser: config.limits.max_connections_per_user, maxPerDatabase: config.limits.max_connections_per_database };
+}
+
+function healthSettingsOf(config: Config): HealthSettings {
+  const hc = config.health_check;
+  return {
+    periodMs: hc.period_ms,
+    timeoutMs: hc.timeout_ms,
+    maxRetries: hc.max_retries,
+    retryDelayMs: hc.retry_delay_ms,
+    user: hc.user,
+    password: hc.password,
+    database: hc.database,
+    ssl: sslForPg(backendTlsOf(config)),
+    failover: { autoPromote: config.failover.auto_promote, afterMs: config.failover.after_ms, user: config.failover.user, password: config.failover.password },
+  };
+}
+
+function clientTlsOf(config: Config): tls.SecureContext | null {
+  return config.tls.mode === 'disable' ? null : tls.createSecureContext({ cert: readFileSync(config.tls.cert_file!), key: readFileSync(config.tls.key_file!) });
+}
+
+function authQueryOf(config: Config, topology: Topology): AuthQuery | null {
+  if (config.auth.query === null) return null;
+  const hc = config.health_check;
+  return new AuthQuery(
+    { sql: config.auth.query, user: config.auth.query_user!, password: config.auth.query_password, database: config.auth.query_database, timeoutMs: Math.max(2_000, hc.timeout_ms * 2), ssl: sslForPg(backendTlsOf(config)) },
+    () => topology.primary(),
+  );
+}
+
+export async function startProxy(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningProxy> {
   const problems = staticSecretProblems(config);
   if (problems.length > 0) throw new StartupError(problems.join('\n'));
-  const backendTls = { mode: config.backend_tls.mode, ca: config.backend_tls.ca_file ? readFileSync(config.backend_tls.ca_file) : null };
-  const pgSsl = sslForPg(backendTls);
   const topology = new Topology(config.backends.map((b) => ({ ...b })));
-  const pools = new PoolManager(
-    {
-      maxPerNode: config.pool.max_per_node,
-      minIdle: config.pool.min_idle,
-      acquireTimeoutMs: config.pool.acquire_timeout_ms,
-      idleTimeoutMs: config.pool.idle_timeout_ms,
-      maxLifetimeMs: config.pool.max_lifetime_ms,
-      connectTimeoutMs: config.pool.connect_timeout_ms,
-      tls: backendTls,
-    },
-    log,
-    { maxPerUser: config.limits.max_connections_per_user, maxPerDatabase: config.limits.max_connections_per_database },
-    (id) => topology.nodes[id]?.up === true,
-  );
-  const hc = config.health_check;
-  const health = new HealthChecker(
-    topology,
-    {
-      periodMs: hc.period_ms,
-      timeoutMs: hc.timeout_ms,
-      maxRetries: hc.max_retries,
-      retryDelayMs: hc.retry_delay_ms,
-      user: hc.user,
-      password: hc.password,
-      database: hc.database,
-      ssl: pgSsl,
-      failover: { autoPromote: config.failover.auto_promote, afterMs: config.failover.after_ms, user: config.failover.user, password: config.failover.password },
-    },
-    log.child({ component: 'health' }),
-  );
+  const pools = new PoolManager(poolLimitsOf(config), log, globalLimitsOf(config), (id) => topology.nodes[id]?.up === true);
+  const health = new HealthChecker(topology, healthSettingsOf(config), log.child({ component: 'health' }));
+  let catalogSsl = sslForPg(backendTlsOf(config));
+  let catalogCreds = { user: config.health_check.user, password: config.health_check.password };
   const catalog = new CatalogCache(
     pgCatalogSource(() => {
       const p = topology.primary();
-      return p ? { host: p.host, port: p.port, user: hc.user, password: hc.password, ssl: pgSsl } : null;
-    }, Math.max(5_000, hc.timeout_ms * 5)),
+      return p ? { host: p.host, port: p.port, user: catalogCreds.user, password: catalogCreds.password, ssl: catalogSsl } : null;
+    }, Math.max(5_000, config.health_check.timeout_ms * 5)),
     { onError: (database, err) => log.warn({ database, err: err.message }, 'could not reload catalog facts; using the previous ones') },
   );
+
+  const sessions = new Set<SessionView>();
+  const pausedWaiters = new Set<Session>();
+  let paused = false;
+  let stopping: Promise<void> | null = null;
+  let resolveStopped: () => void = () => {};
+  const stopped = new Promise<void>((r) => (resolveStopped = r));
+
+  const controls: ProxyControls = {
+    reload: () => reload(),
+    pause() {
+      paused = true;
+      log.warn('paused: new statements wait until RESUME');
+    },
+    resume() {
+      paused = false;
+      log.warn('resumed');
+      for (const s of sessions) (s as Session).resumeAfterPause();
+    },
+    get paused() {
+      return paused;
+    },
+    detachNode(id) {
+      if (!topology.nodes[id]) throw new Error(`no node ${id}`);
+      topology.detach(id);
+    },
+    attachNode(id) {
+      if (!topology.nodes[id]) throw new Error(`no node ${id}`);
+      topology.attach(id);
+      void health.round();
+    },
+    shutdown() {
+      void shutdown(context.config.shutdown.timeout_ms);
+    },
+  };
+
   const context: ProxyContext = {
-    tls: config.tls.mode === 'disable' ? null : tls.createSecureContext({ cert: readFileSync(config.tls.cert_file!), key: readFileSync(config.tls.key_file!) }),
+    sessions,
+    controls,
+    admin: runAdminCommand,
+    tls: clientTlsOf(config),
     hba: compileHba(config.auth.hba),
-    authQuery:
-      config.auth.query === null
-        ? null
-        : new AuthQuery(
-            { sql: config.auth.query, user: config.auth.query_user!, password: config.auth.query_password, database: config.auth.query_database, timeoutMs: Math.max(2_000, hc.timeout_ms * 2), ssl: pgSsl },
-            () => topology.primary(),
-          ),
+    authQuery: authQueryOf(config, topology),
     loginFailures: new FailureLimiter(config.auth.max_failures_per_minute),
     catalog,
     config,
@@ -91,17 +164,18 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     registry: new SessionRegistry(),
     maxMessageBytes: config.listen.max_message_bytes,
     lagLimits: { maxBytes: config.routing.max_lag_bytes, maxMs: config.routing.max_lag_ms },
-    stats: { notUnderstood: 0 },
+    stats: { notUnderstood: 0, routeReasons: new Map(), errorsByClass: new Map(), poolWait: new Histogram(), clientsAccepted: 0 },
     reportNodeFailure(nodeId, reason) {
-      if (!config.health_check.fail_on_backend_error) return;
+      if (!context.config.health_check.fail_on_backend_error) return;
       const node = topology.nodes[nodeId];
       if (node?.up) topology.markDown(nodeId, reason);
     },
   };
-  const sessions = new Set<Session>();
+  void pausedWaiters;
+
   const sweep = setInterval(() => {
     const now = Date.now();
-    for (const s of sessions) s.checkTimeouts(now);
+    for (const s of sessions) (s as Session).checkTimeouts(now);
   }, 1000);
   sweep.unref();
   topology.on('change', (change: { node: string; from: string; to: string; first: boolean }, node: { id: number; up: boolean }) => {
@@ -110,17 +184,18 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     else log.warn(fields, 'node state changed');
     if (!node.up) {
       pools.closeIdleOn(node.id);
-      for (const s of sessions) s.nodeDown(node.id);
+      for (const s of sessions) (s as Session).nodeDown(node.id);
     }
   });
 
   await health.start();
   const firstUp = topology.primary() ?? topology.nodes.find((n) => n.up);
   if (firstUp) {
-    const loginProblems = await backendSecretProblems(config, firstUp, backendTls);
+    const loginProblems = await backendSecretProblems(config, firstUp, backendTlsOf(config));
     if (loginProblems.length > 0) {
       await health.stop();
       pools.close();
+      clearInterval(sweep);
       throw new StartupError(loginProblems.join('\n'));
     }
   }
@@ -128,9 +203,10 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
   if (!topology.primary()) log.warn('no primary found yet; writes will fail until one is');
 
   const server = net.createServer((socket) => {
-    if (sessions.size >= config.listen.max_clients) {
+    context.stats.clientsAccepted++;
+    if (sessions.size >= context.config.listen.max_clients) {
       socket.on('error', () => socket.destroy());
-      socket.end(errorResponse({ severity: 'FATAL', code: SqlState.TooManyConnections, message: `sorry, too many clients already (listen.max_clients = ${config.listen.max_clients})` }));
+      socket.end(errorResponse({ severity: 'FATAL', code: SqlState.TooManyConnections, message: `sorry, too many clients already (listen.max_clients = ${context.config.listen.max_clients})` }));
       return;
     }
     const session = new Session(context, socket);
@@ -148,19 +224,84 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
   const addr = server.address() as net.AddressInfo;
   log.info({ host: addr.address, port: addr.port }, 'pgproxy listening');
 
+  /** Applies a new configuration without dropping clients; an invalid one is refused and the old one stays. */
+  async function reload(): Promise<string> {
+    if (!options.configFile) throw new Error('no configuration file to reload (pgproxy was started without --config)');
+    let next: Config;
+    try {
+      next = loadConfigFile(options.configFile);
+      const problems = staticSecretProblems(next);
+      if (problems.length > 0) throw new Error(problems.join('\n'));
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'reload refused: the configuration is invalid; keeping the current one');
+      throw err;
+    }
+    const prev = context.config;
+    if (next.listen.host !== prev.listen.host || next.listen.port !== prev.listen.port) {
+      log.warn('listen.host and listen.port take effect only after a restart');
+    }
+    const newTls = clientTlsOf(next);
+    context.config = next;
+    context.tls = newTls;
+    context.router = compileRouterRules(next.routing);
+    context.hba = compileHba(next.auth.hba);
+    context.authQuery = authQueryOf(next, topology);
+    context.maxMessageBytes = next.listen.max_message_bytes;
+    context.lagLimits = { maxBytes: next.routing.max_lag_bytes, maxMs: next.routing.max_lag_ms };
+    if (next.auth.max_failures_per_minute !== prev.auth.max_failures_per_minute) context.loginFailures = new FailureLimiter(next.auth.max_failures_per_minute);
+    for (const id of topology.syncBackends(next.backends)) pools.closeIdleOn(id);
+    pools.updateLimits(poolLimitsOf(next), globalLimitsOf(next));
+    health.updateSettings(healthSettingsOf(next));
+    catalogSsl = sslForPg(backendTlsOf(next));
+    catalogCreds = { user: next.health_check.user, password: next.health_check.password };
+    void health.round();
+    const summary = `reloaded ${options.configFile}: ${topology.nodes.filter((n) => !n.removed).length} backends, ${next.auth.users.length} users`;
+    log.warn(summary);
+    return summary;
+  }
+
+  async function shutdown(timeoutMs: number): Promise<void> {
+    stopping ??= (async () => {
+      log.warn({ timeoutMs }, 'shutting down: no new clients; waiting for transactions in flight');
+      server.close();
+      const deadline = Date.now() + timeoutMs;
+      const bye = { code: SqlState.AdminShutdown, message: 'terminating connection due to administrator command' };
+      for (;;) {
+        for (const s of sessions) if (s.idle) s.terminate(bye);
+        if (sessions.size === 0 || Date.now() >= deadline) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      for (const s of sessions) s.terminate(bye);
+      clearInterval(sweep);
+      await health.stop();
+      pools.close();
+      log.warn('stopped');
+      resolveStopped();
+    })();
+    return stopping;
+  }
+
   return {
     host: addr.address,
     port: addr.port,
     context,
     health,
+    stopped,
+    reload,
+    shutdown,
     async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sessions) s.close();
-      });
-      clearInterval(sweep);
-      await health.stop();
-      pools.close();
+      if (stopping) return stopping;
+      stopping = (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          for (const s of sessions) s.terminate(null);
+        });
+        clearInterval(sweep);
+        await health.stop();
+        pools.close();
+        resolveStopped();
+      })();
+      return stopping;
     },
   };
 }

@@ -15,7 +15,7 @@ import { isShowPoolNodes, poolNodesResult } from './admin/pool-nodes.js';
 import { BackendError, NodeConnectionError, ProxyError, isNodeUnavailableState } from './errors.js';
 import type { BackendConnection, BackendOwner } from './pool/backend.js';
 import { parseLsn, type NodeState } from './pool/topology.js';
-import type { ProxyContext } from './context.js';
+import type { ClientInfo, ProxyContext, SessionView } from './context.js';
 import { canRead, pickReadNode, readable, type LagLimits } from './router/balancer.js';
 import { classify, type StatementFacts } from './router/classify.js';
 import type { CatalogSnapshot } from './router/catalog.js';
@@ -136,6 +136,29 @@ class Link implements ReplyHandler {
     if (endsWithReady(entry)) this.pendingZ++;
   }
 
+  /** When the oldest unit still owed a reply was sent (0: none), and its SQL (for the slow log). */
+  private unitStart = 0;
+  private unitSql = '';
+
+  startUnit(sql: string): void {
+    if (this.unitStart === 0) {
+      this.unitStart = performance.now();
+      this.unitSql = sql;
+    }
+  }
+
+  /** The client's ReadyForQuery for a unit arrived: account for its duration. */
+  finishUnit(slowMs: number): void {
+    if (this.unitStart === 0) return;
+    const ms = performance.now() - this.unitStart;
+    this.unitStart = 0;
+    const n = this.node;
+    n.queries++;
+    n.queryTimeMs += ms;
+    n.latency.observe(ms);
+    if (slowMs > 0 && ms > slowMs) this.session.logSlow(this.node.name, ms, this.unitSql);
+  }
+
   /** ReadyForQuery messages the client still expects from this link (its own Syncs and Queries). */
   clientPendingReady(): number {
     let n = 0;
@@ -217,6 +240,7 @@ class Link implements ReplyHandler {
       }
     } else if (type === BackendCode.ErrorResponse) {
       const f = parseErrorFields(body);
+      this.session.countError(f.code);
       if (isNodeUnavailableState(f.code)) this.session.onNodeUnavailable(this, f.code, f.message);
     }
   }
@@ -226,7 +250,7 @@ class Link implements ReplyHandler {
   }
 }
 
-export class Session implements BackendOwner {
+export class Session implements BackendOwner, SessionView {
   readonly id: number;
   private phase = Phase.Startup;
   private readonly framer: Framer;
@@ -263,6 +287,8 @@ export class Session implements BackendOwner {
   private minReadLsn: bigint | null = null;
   /** The open extended batch changed data (read-your-writes asks for the WAL position after its Sync). */
   private unitWrites = false;
+  /** SQL of the last statement bound in the open batch (for the slow-statement log). */
+  private unitSql = '';
   /** Split transactions: the BEGIN of a read-write transaction running on a standby until its first write. */
   private splitBegin: string | null = null;
   /** ...and its savepoint commands so far, to recreate them on the primary. */
@@ -576,6 +602,16 @@ export class Session implements BackendOwner {
 
   private authenticated(): void {
     this.phase = Phase.Login;
+    if (this.database === ADMIN_DATABASE) {
+      if (!this.ctx.config.admin.users.includes(this.user)) {
+        this.fatal(new ProxyError(SqlState.InvalidAuthorization, `user "${this.user}" is not allowed to use the pgproxy admin console (admin.users)`, 'FATAL'));
+        return;
+      }
+      this.adminMode = true;
+      this.client.write(AUTH_OK);
+      this.finishLogin(ADMIN_PARAMS);
+      return;
+    }
     this.client.write(AUTH_OK);
     const known = this.ctx.pools.serverParams(this.database, this.user);
     if (known) {
@@ -646,6 +682,12 @@ export class Session implements BackendOwner {
   private handleMessage(): boolean {
     const f = this.framer;
     const type = f.type;
+    if (this.adminMode) return this.handleAdminMessage();
+    if (this.ctx.controls.paused && !this.unitOpen && this.txLink === null && (type === FrontendCode.Query || type === FrontendCode.Parse || type === FrontendCode.Bind)) {
+      // PAUSE: new work waits (work in flight and open transactions carry on).
+      this.waitingForResume = true;
+      return false;
+    }
     if (this.skipToSync && type !== FrontendCode.Sync) return true;
     switch (type) {
       case FrontendCode.Query:
@@ -679,6 +721,57 @@ export class Session implements BackendOwner {
     }
   }
 
+  /** The admin console: simple queries only, answered by pgproxy itself. */
+  private handleAdminMessage(): boolean {
+    const f = this.framer;
+    switch (f.type) {
+      case FrontendCode.Query: {
+        if (this.adminBusy) return false;
+        const sql = queryText(f.buf, f.bodyStart, f.end);
+        this.adminBusy = true;
+        this.ctx.admin(sql, this.ctx).then(
+          (frames) => {
+            this.adminBusy = false;
+            this.writeClient(Buffer.concat([frames, readyForQuery(TxStatus.Idle)]));
+            this.resume();
+          },
+          (err: Error) => {
+            this.adminBusy = false;
+            const pe = err instanceof ProxyError ? err : new ProxyError(SqlState.InternalError, err.message);
+            this.writeClient(Buffer.concat([pe.toFrame(), readyForQuery(TxStatus.Idle)]));
+            this.resume();
+          },
+        );
+        return true;
+      }
+      case FrontendCode.Sync:
+        this.skipToSync = false;
+        this.writeClient(readyForQuery(TxStatus.Idle));
+        return true;
+      case FrontendCode.Terminate:
+        this.close();
+        return true;
+      case FrontendCode.Flush:
+        return true;
+      default:
+        if (!this.skipToSync) this.writeClient(new ProxyError(SqlState.FeatureNotSupported, 'the pgproxy admin console accepts simple queries only').toFrame());
+        this.skipToSync = true;
+        return true;
+    }
+  }
+
+  private adminMode = false;
+  private adminBusy = false;
+  /** Held by PAUSE: resumed by RESUME. */
+  waitingForResume = false;
+
+  /** RESUME: sessions held by PAUSE go on. */
+  resumeAfterPause(): void {
+    if (!this.waitingForResume) return;
+    this.waitingForResume = false;
+    this.resume();
+  }
+
   private onQuery(): boolean {
     const f = this.framer;
     const sql = queryText(f.buf, f.bodyStart, f.end);
@@ -706,6 +799,7 @@ export class Session implements BackendOwner {
     if (this.ctx.router.splitTransactions) this.trackSplit(sql, classification.statements, route, link);
     this.forward(link);
     link.expect(E_QUERY);
+    link.startUnit(sql);
     this.unitOpen = false;
     if (route.writes && !route.begins) this.afterWrite(link);
     return true;
@@ -761,6 +855,7 @@ export class Session implements BackendOwner {
         this.inject(link, stmt.parse, E_PARSE | INJECTED);
         link.conn.prepared.set(name, stmt.sql);
       }
+      if (isBind) this.unitSql = stmt.sql;
       if (isBind && stmt.setting !== null) (link.segmentSettings ??= []).push(stmt.setting);
       if (isBind && stmt.route.writes && !stmt.route.begins) this.unitWrites = true;
       if (isBind && stmt.route.ddl) link.segmentDdl = true;
@@ -807,6 +902,7 @@ export class Session implements BackendOwner {
     }
     this.forward(link);
     link.expect(E_SYNC);
+    link.startUnit(this.unitSql);
     this.unitOpen = false;
     if (this.unitWrites) {
       this.unitWrites = false;
@@ -824,6 +920,10 @@ export class Session implements BackendOwner {
     if (!this.ctx.config.routing.read_your_writes || this.txLink !== null || link.node.role !== 'primary') return;
     this.inject(link, LSN_QUERY, E_LSN | INJECTED);
     link.captureDataRows(true);
+  }
+
+  logSlow(node: string, ms: number, sql: string): void {
+    this.log.warn({ node, durationMs: Math.round(ms * 10) / 10, sql: sql.length > 200 ? sql.slice(0, 200) + '…' : sql }, 'slow statement');
   }
 
   noteWriteLsn(lsn: bigint): void {
@@ -874,6 +974,10 @@ export class Session implements BackendOwner {
       this.log.debug({ reason: route.pins }, 'reads pinned to the primary for the rest of the session');
     }
     if (route.notUnderstood > 0) this.ctx.stats.notUnderstood += route.notUnderstood;
+    const reasons = this.ctx.stats.routeReasons;
+    const reason = route.target === 'primary' ? route.reason : route.target;
+    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+    if (route.target === 'primary') link.node.writes++;
     if (route.target === 'primary' || route.reads === 0) link.onlyReads = false;
     if (route.reads > 0) link.node.selectCount += route.reads;
     if (!link.onlyReads) link.conn.needsReset = true;
@@ -1001,9 +1105,11 @@ export class Session implements BackendOwner {
     if (this.cur && this.cur.pendingZ > 0) return this.switchTo(null);
     const pool = this.pool(node);
     this.acquiring = node.id;
+    const waitStart = performance.now();
     pool.acquire().then(
       (conn) => {
         this.acquiring = null;
+        this.ctx.stats.poolWait.observe(performance.now() - waitStart);
         if (this.phase === Phase.Closed) {
           pool.release(conn, { reusable: true, inTransaction: false });
           return;
@@ -1106,6 +1212,7 @@ export class Session implements BackendOwner {
   /** Forwards the current frame unchanged. */
   private forward(link: Link): void {
     const f = this.framer;
+    link.node.bytesToNode += f.end - f.start;
     this.cork(link);
     if (!link.conn.write(f.buf.subarray(f.start, f.end))) this.pauseClient();
   }
@@ -1195,6 +1302,7 @@ export class Session implements BackendOwner {
   onBackendData(conn: BackendConnection, chunk: Buffer): void {
     const link = this.links.get(conn.node.id);
     if (!link || link.conn !== conn) return;
+    link.node.bytesFromNode += chunk.length;
     try {
       link.scanner.feed(chunk);
     } catch (err) {
@@ -1229,6 +1337,7 @@ export class Session implements BackendOwner {
   /** A ReadyForQuery arrived on `link`; `injected` when it answers pgproxy's own Sync or Query. */
   onLinkReady(link: Link, injected: boolean): void {
     if (!injected) {
+      link.finishUnit(this.ctx.config.log.slow_ms);
       const before = link.statusBefore;
       const after = link.status;
       const list = link.segmentError ? null : link.segmentSettings;
@@ -1260,6 +1369,12 @@ export class Session implements BackendOwner {
     }
     if (this.mayReleaseLink(link)) link.releaseAfterFeed = true;
     if (this.blocked && link.pendingZ === 0) queueMicrotask(() => this.resume());
+  }
+
+  countError(sqlstate: string): void {
+    const byClass = this.ctx.stats.errorsByClass;
+    const cls = sqlstate.slice(0, 2);
+    byClass.set(cls, (byClass.get(cls) ?? 0) + 1);
   }
 
   onNodeUnavailable(link: Link, code: string, message: string): void {
@@ -1346,6 +1461,44 @@ export class Session implements BackendOwner {
     const s = net.connect({ host, port }, () => s.end(serialize.cancel(link.conn.pid, link.conn.secretKey)));
     s.on('error', () => s.destroy());
     s.setTimeout(5000, () => s.destroy());
+  }
+
+  // ---------------------------------------------------------------- for the admin console
+
+  private readonly connectedAt = new Date();
+
+  describe(): ClientInfo {
+    let active = false;
+    for (const l of this.links.values()) if (l.pendingZ > 0) active = true;
+    const state =
+      this.phase === Phase.Startup ? 'startup'
+      : this.phase === Phase.Auth || this.phase === Phase.Login ? 'auth'
+      : this.waitingForResume || this.acquiring !== null ? 'waiting'
+      : active ? 'active'
+      : this.txStatus !== TxStatus.Idle || this.abortedTx ? 'idle in transaction'
+      : 'idle';
+    return {
+      id: this.id,
+      user: this.user,
+      database: this.database,
+      address: this.address,
+      applicationName: this.startupParams.get('application_name') ?? '',
+      tls: this.tls,
+      state,
+      connectedAt: this.connectedAt,
+      servers: [...this.links.values()].map((l) => ({ node: l.node.name, pid: l.conn.pid, active: l.pendingZ > 0, connectionId: l.conn.id })),
+    };
+  }
+
+  get idle(): boolean {
+    if (this.phase !== Phase.Ready) return true;
+    for (const l of this.links.values()) if (l.pendingZ > 0) return false;
+    return this.txStatus === TxStatus.Idle && !this.abortedTx;
+  }
+
+  terminate(error: { code: string; message: string } | null): void {
+    if (error) this.fatal(new ProxyError(error.code, error.message, 'FATAL'));
+    else this.close();
   }
 
   // ---------------------------------------------------------------- ending
@@ -1444,6 +1597,19 @@ function resetsEverything(sql: string): boolean {
 }
 
 const CATALOG_RETRY_MS = 5_000;
+const ADMIN_DATABASE = 'pgproxy';
+/** What the admin console reports at startup (there is no backend behind it). */
+const ADMIN_PARAMS = new Map([
+  ['server_version', '15.0 (pgproxy admin console)'],
+  ['server_encoding', 'UTF8'],
+  ['client_encoding', 'UTF8'],
+  ['DateStyle', 'ISO, MDY'],
+  ['integer_datetimes', 'on'],
+  ['standard_conforming_strings', 'on'],
+  ['TimeZone', 'UTC'],
+  ['application_name', ''],
+  ['is_superuser', 'off'],
+]);
 const adapters = new WeakMap<CatalogSnapshot, CatalogFacts>();
 
 /**

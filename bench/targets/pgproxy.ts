@@ -70,7 +70,7 @@ export async function startPgproxy(opts: PgproxyOptions): Promise<PgproxyTarget>
   const proc = opts.tracker.spawn(
     'pgproxy',
     'bash',
-    ['-c', `${RAISE_NOFILE}; exec "$0" "$@"`, process.execPath, CLI, 'start', '--config', configFile],
+    ['-c', `${RAISE_NOFILE}; exec "$0" "$@"`, process.execPath, ...nodeArgs(), CLI, 'start', '--config', configFile],
     { cwd: opts.dir, logFile },
   );
   const app = opts.info.users.app;
@@ -98,6 +98,14 @@ export async function startPgproxy(opts: PgproxyOptions): Promise<PgproxyTarget>
     unsupportedMode: () => null,
     stop: () => opts.tracker.stop(proc, 'SIGTERM', 10_000),
   };
+}
+
+/**
+ * Extra node options for the pgproxy process, e.g. BENCH_PGPROXY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"
+ * to profile it under the benchmark (NODE_OPTIONS refuses --cpu-prof, and would reach every Node process).
+ */
+function nodeArgs(): string[] {
+  return (process.env.BENCH_PGPROXY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 }
 
 function readNofile(pid: number): number | null {

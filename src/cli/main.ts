@@ -3,6 +3,7 @@ import { ConfigError, loadConfigFile } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { startProxy, StartupError } from '../server.js';
 import { md5PasswordHash } from '../wire/auth/md5.js';
+import { makeScramVerifier } from '../wire/auth/scram.js';
 import { staticSecretProblems } from '../pool/login-check.js';
 import { clusterCommand } from './cluster.js';
 import { demoCommand } from './demo.js';
@@ -14,6 +15,7 @@ const USAGE = `usage: pgproxy <command> [options]
   cluster up|down|status  manage the local dev cluster (see pgproxy cluster --help)
   check --config FILE     validate a configuration file and exit
   md5 USER PASSWORD       print the md5 hash to put in auth.users[].password
+  scram PASSWORD          print a SCRAM-SHA-256 verifier for auth.users[].password
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -22,11 +24,18 @@ async function main(argv: string[]): Promise<number> {
     case 'start': {
       const file = valueOf(args, '--config') ?? 'pgproxy.yaml';
       const config = loadConfigFile(file);
-      const log = createLogger(config.log.level);
-      const proxy = await startProxy(config, log);
-      await waitForSignal();
-      log.info('shutting down');
-      await proxy.close();
+      const log = createLogger(config.log.level, config.log.pretty);
+      const proxy = await startProxy(config, log, { configFile: file });
+      process.on('SIGHUP', () => {
+        proxy.reload().catch(() => {
+          /* logged by reload(); the old configuration stays */
+        });
+      });
+      // SIGTERM: transactions in flight may finish (shutdown.timeout_ms). SIGINT: the same, faster.
+      process.once('SIGTERM', () => void proxy.shutdown(proxy.context.config.shutdown.timeout_ms));
+      process.once('SIGINT', () => void proxy.shutdown(Math.min(2_000, proxy.context.config.shutdown.timeout_ms)));
+      await proxy.stopped;
+      log.flush();
       return 0;
     }
     case 'demo':
@@ -42,6 +51,14 @@ async function main(argv: string[]): Promise<number> {
         return 1;
       }
       process.stdout.write(`${file}: ok\n`);
+      return 0;
+    }
+    case 'scram': {
+      if (args.length !== 1) {
+        process.stderr.write('usage: pgproxy scram PASSWORD\n');
+        return 2;
+      }
+      process.stdout.write(makeScramVerifier(args[0]!) + '\n');
       return 0;
     }
     case 'md5': {
@@ -62,13 +79,6 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`pgproxy: unknown command "${cmd}"\n${USAGE}`);
       return 2;
   }
-}
-
-function waitForSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
 }
 
 function valueOf(args: string[], flag: string): string | undefined {

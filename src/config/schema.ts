@@ -164,9 +164,32 @@ export interface HealthCheckConfig {
 
 export interface LogConfig {
   readonly level: LogLevel;
+  /** Human-readable lines (pino-pretty) instead of JSON. */
+  readonly pretty: boolean;
+  /** Statements slower than this are logged with node and duration; 0 = off. */
+  readonly slow_ms: number;
+}
+
+export interface AdminConfig {
+  /** auth.users names allowed to connect to the virtual database `pgproxy` (the admin console). */
+  readonly users: readonly string[];
+}
+
+export interface MetricsConfig {
+  readonly host: string;
+  /** HTTP port for /metrics, /health and /ready; 0 = off. */
+  readonly port: number;
+}
+
+export interface ShutdownConfig {
+  /** SIGTERM: how long in-flight transactions may run before clients are closed with 57P01. */
+  readonly timeout_ms: number;
 }
 
 export interface Config {
+  readonly admin: AdminConfig;
+  readonly metrics: MetricsConfig;
+  readonly shutdown: ShutdownConfig;
   readonly listen: ListenConfig;
   readonly tls: TlsConfig;
   readonly backend_tls: BackendTlsConfig;
@@ -442,9 +465,27 @@ const healthCheckShape = {
 
 const logShape = {
   level: oneOf(LOG_LEVELS, 'info'),
+  pretty: bool(false),
+  slow_ms: ms(0, 0),
+};
+
+const adminShape = {
+  users: list(nonEmptyString('a user name')),
+};
+
+const metricsShape = {
+  host: str('127.0.0.1'),
+  port: int(0, 65535, 0),
+};
+
+const shutdownShape = {
+  timeout_ms: ms(0, 30_000),
 };
 
 const rootShape = {
+  admin: section(adminShape),
+  metrics: section(metricsShape),
+  shutdown: section(shutdownShape),
   listen: section(listenShape),
   tls: section(tlsShape),
   backend_tls: section(backendTlsShape),
@@ -474,6 +515,9 @@ export const KEYS_BY_SECTION: Readonly<Record<string, readonly string[]>> = {
   'auth.users[]': Object.keys(userShape),
   'auth.hba[]': Object.keys(hbaShape),
   tls: Object.keys(tlsShape),
+  admin: Object.keys(adminShape),
+  metrics: Object.keys(metricsShape),
+  shutdown: Object.keys(shutdownShape),
   backend_tls: Object.keys(backendTlsShape),
   routing: Object.keys(routingShape),
   'routing.redirect[]': Object.keys(redirectShape),
@@ -587,6 +631,10 @@ function crossCheck(raw: RawConfig, ctx: z.core.$RefinementCtx<RawConfig>): void
   }
   if (raw.auth.query !== undefined && raw.auth.query_user === undefined) issue(['auth', 'query_user'], 'auth.query needs auth.query_user (a role that may read the passwords)');
 
+  raw.admin.users.forEach((name, i) => {
+    if (!raw.auth.users.some((u) => u.name === name) && raw.auth.query === undefined) issue(['admin', 'users', i], `"${name}" is not in auth.users`);
+  });
+
   raw.auth.hba.forEach((rule, i) => {
     if (rule.address !== 'all' && parseCidr(rule.address) === null) issue(['auth', 'hba', i, 'address'], `expected a CIDR address like 10.0.0.0/8 or ::1/128, or 'all'`);
   });
@@ -634,6 +682,9 @@ function finalize(raw: RawConfig): Config {
   const user = raw.health_check.user ?? raw.auth.users[0]!.name;
   const password = raw.health_check.password ?? raw.auth.users.find((u) => u.name === user)!.password;
   return {
+    admin: raw.admin,
+    metrics: raw.metrics,
+    shutdown: raw.shutdown,
     listen: raw.listen,
     backends: raw.backends.map((b, i) => ({ name: b.name ?? `node${i}`, host: b.host, port: b.port, weight: b.weight })),
     auth: { ...raw.auth, query: raw.auth.query ?? null, query_user: raw.auth.query_user ?? null, query_password: raw.auth.query_password ?? '' } as AuthConfig,

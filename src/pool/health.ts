@@ -62,16 +62,25 @@ export class HealthChecker {
   ) {}
 
   updateSettings(settings: HealthSettings): void {
+    const periodChanged = settings.periodMs !== this.settings.periodMs;
     this.settings = settings;
+    if (periodChanged && this.timer !== null) {
+      clearInterval(this.timer);
+      this.schedule();
+    }
+  }
+
+  private schedule(): void {
+    this.timer = setInterval(() => {
+      if (!this.running) void this.round();
+    }, this.settings.periodMs);
+    this.timer.unref();
   }
 
   /** Starts checking; resolves after the first round so the proxy starts with a known topology. */
   start(): Promise<void> {
     this.firstRound = this.round();
-    this.timer = setInterval(() => {
-      if (!this.running) void this.round();
-    }, this.settings.periodMs);
-    this.timer.unref();
+    this.schedule();
     return this.firstRound;
   }
 
@@ -106,7 +115,9 @@ export class HealthChecker {
       if (attempt > 0) await delay(this.settings.retryDelayMs);
       if (this.stopped) return null;
       try {
+        const started = performance.now();
         const probe = await this.probe(id);
+        node.checkDurationMs = performance.now() - started;
         this.topology.setNodeState(id, true, probe.inRecovery ? 'standby' : 'primary', null);
         node.lsn = probe.lsn;
         node.walReceiverName = probe.receiverName;

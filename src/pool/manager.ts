@@ -56,9 +56,17 @@ export class PoolManager implements ConnectionGate {
     return this.perUser.get(user) ?? 0;
   }
 
+  /** New limits for every pool (reload). */
+  updateLimits(limits: PoolLimits, global: GlobalLimits): void {
+    this.limits = limits;
+    this.global = global;
+    for (const p of this.pools.values()) p.updateLimits(limits, p.currentSecret);
+  }
+
   get(node: NodeAddress, database: string, user: string, secret: string): Pool {
     const key = `${node.id}\0${database}\0${user}`;
     let pool = this.pools.get(key);
+    if (pool && pool.currentSecret !== secret) pool.updateLimits(this.limits, secret);
     if (!pool) {
       pool = new Pool(node, user, database, secret, this.limits, this.log, this);
       this.pools.set(key, pool);

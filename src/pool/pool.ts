@@ -28,6 +28,7 @@ export interface ConnectionGate {
 }
 
 interface Waiter {
+  since: number;
   resolve: (conn: BackendConnection) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
@@ -50,6 +51,10 @@ export class Pool {
     private readonly gate: ConnectionGate,
   ) {}
 
+  get currentSecret(): string {
+    return this.secret;
+  }
+
   get idleCount(): number {
     return this.idle.length;
   }
@@ -60,6 +65,11 @@ export class Pool {
 
   get waitingCount(): number {
     return this.waiters.length;
+  }
+
+  /** How long the oldest waiting session has waited. */
+  get maxWaitMs(): number {
+    return this.waiters.length === 0 ? 0 : Date.now() - this.waiters[0]!.since;
   }
 
   /** SCRAM pass-through keys of this user, once a client has authenticated with SCRAM against a verifier. */
@@ -84,6 +94,7 @@ export class Pool {
     if (this.busy < this.limits.maxPerNode && this.gate.tryOpen(this.user, this.database)) return this.open();
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
+        since: Date.now(),
         resolve,
         reject,
         timer: setTimeout(() => {

@@ -3,6 +3,7 @@
  * Written by the health checker (and by sessions that see a node fail), read by the router and admin.
  */
 import { EventEmitter } from 'node:events';
+import { Histogram } from '../admin/histogram.js';
 
 export type NodeRole = 'primary' | 'standby' | 'unknown';
 
@@ -37,6 +38,25 @@ export interface NodeState {
   walReceiverName: string | null;
   /** Statements classified as reads that this node served. */
   selectCount: number;
+  /** Units of work (Queries, or batches up to Sync) this node completed for clients. */
+  queries: number;
+  /** Units routed to this node because they write (or must run on the primary). */
+  writes: number;
+  /** Bytes forwarded from clients to this node, and from it to clients. */
+  bytesToNode: number;
+  bytesFromNode: number;
+  /** Sum of the units' durations (send to ReadyForQuery), for the average. */
+  queryTimeMs: number;
+  latency: Histogram;
+  /** Failed health checks and connection errors seen on this node. */
+  errorCount: number;
+  /** Duration of the last health check. */
+  checkDurationMs: number | null;
+  /** Detached by an operator (DETACH NODE): takes no work until ATTACH NODE, whatever its health. */
+  detached: boolean;
+  /** No longer in the configuration (after a reload); kept so that node ids stay stable. */
+  removed: boolean;
+  removedByReload: boolean;
 }
 
 export interface TopologyChange {
@@ -73,6 +93,17 @@ export class Topology extends EventEmitter {
       following: null,
       walReceiverName: null,
       selectCount: 0,
+      queries: 0,
+      writes: 0,
+      bytesToNode: 0,
+      bytesFromNode: 0,
+      queryTimeMs: 0,
+      latency: new Histogram(),
+      errorCount: 0,
+      checkDurationMs: null,
+      detached: false,
+      removed: false,
+      removedByReload: false,
     }));
   }
 
@@ -97,6 +128,9 @@ export class Topology extends EventEmitter {
   /** Records a node's state; emits 'change' when up/down or role changed. */
   setNodeState(id: number, up: boolean, role: NodeRole, error: string | null): void {
     const n = this.nodes[id]!;
+    if (error !== null) n.errorCount++;
+    // A detached node is out of service whatever its health says.
+    if (n.detached) up = false;
     const first = n.lastCheck === null;
     n.lastCheck = new Date();
     n.lastError = error;
@@ -113,10 +147,60 @@ export class Topology extends EventEmitter {
   markDown(id: number, reason: string): void {
     this.setNodeState(id, false, this.nodes[id]!.role, reason);
   }
+
+  /**
+   * Applies a reloaded backends list, matching nodes by name: weights and addresses change in place, new
+   * nodes are added (down until checked), and removed ones are detached for good. Returns ids whose address changed.
+   */
+  syncBackends(backends: readonly { name: string; host: string; port: number; weight: number }[]): number[] {
+    const moved: number[] = [];
+    const seen = new Set<string>();
+    for (const b of backends) {
+      seen.add(b.name);
+      const n = this.nodes.find((x) => x.name === b.name);
+      if (n === undefined) {
+        const fresh = new Topology([b]).nodes[0]!;
+        this.nodes.push({ ...fresh, id: this.nodes.length });
+        continue;
+      }
+      n.weight = b.weight;
+      n.removed = false;
+      if (n.host !== b.host || n.port !== b.port) {
+        n.host = b.host;
+        n.port = b.port;
+        moved.push(n.id);
+      }
+      if (n.detached && n.removedByReload) {
+        n.detached = false;
+        n.removedByReload = false;
+      }
+    }
+    for (const n of this.nodes) {
+      if (!seen.has(n.name) && !n.removed) {
+        n.removed = true;
+        n.removedByReload = true;
+        n.weight = 0;
+        this.detach(n.id);
+      }
+    }
+    return moved;
+  }
+
+  /** DETACH NODE: out of service until attached again (pgpool's pcp_detach_node). */
+  detach(id: number): void {
+    const n = this.nodes[id]!;
+    n.detached = true;
+    this.setNodeState(id, false, n.role, null);
+  }
+
+  /** ATTACH NODE: back in service at its next successful health check. */
+  attach(id: number): void {
+    this.nodes[id]!.detached = false;
+  }
 }
 
 function describe(n: NodeState): string {
-  return n.up ? `up ${n.role}` : `down`;
+  return n.up ? `up ${n.role}` : n.detached ? 'detached' : 'down';
 }
 
 /** Parses an LSN like '0/3000148' into a number of bytes. */

@@ -31,6 +31,8 @@ describe('replication lag', () => {
     const proxy = await startTestProxy(cluster.info, { routing: { max_lag_bytes: 4096 } });
     const [, n1, n2] = cluster.info.nodes;
     try {
+      // Precondition: both standbys caught up (right after setup they may still be replaying).
+      await eventually(() => proxy.context.topology.nodes[1]!.lagBytes === 0 && proxy.context.topology.nodes[2]!.lagBytes === 0);
       expect(await readPorts(proxy, 20)).toEqual(new Set([n1!.port, n2!.port]));
       await cluster.query(1, 'SELECT pg_wal_replay_pause()');
       await cluster.query(0, `INSERT INTO lag_fill (pad) SELECT repeat('x', 200) FROM generate_series(1, 2000)`);

@@ -82,6 +82,9 @@ describe('defaults', () => {
   it('fills every section', () => {
     const config = parseConfigText(MINIMAL.join('\n'), 'pgproxy.yaml', {});
     expect(config).toEqual({
+      admin: { users: [] },
+      metrics: { host: '127.0.0.1', port: 0 },
+      shutdown: { timeout_ms: 30000 },
       listen: { host: '127.0.0.1', port: 9999, max_clients: 10000, client_idle_timeout_ms: 0, idle_in_transaction_timeout_ms: 0, max_message_bytes: 1073741824, auth_timeout_ms: 60000 },
       limits: { max_connections_per_user: 0, max_connections_per_database: 0 },
       failover: { auto_promote: false, after_ms: 5000, user: 'app', password: 's3cret-pw' },
@@ -109,7 +112,7 @@ describe('defaults', () => {
         password: 's3cret-pw',
         database: 'postgres',
       },
-      log: { level: 'info' },
+      log: { level: 'info', pretty: false, slow_ms: 0 },
     } satisfies Config);
   });
 
