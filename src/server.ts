@@ -206,6 +206,9 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
     context.stats.clientsAccepted++;
     if (sessions.size >= context.config.listen.max_clients) {
       socket.on('error', () => socket.destroy());
+      // Read and drop whatever it sends (else its socket never ends), answer, and do not wait long for it.
+      socket.resume();
+      socket.setTimeout(2_000, () => socket.destroy());
       socket.end(errorResponse({ severity: 'FATAL', code: SqlState.TooManyConnections, message: `sorry, too many clients already (listen.max_clients = ${context.config.listen.max_clients})` }));
       return;
     }

@@ -73,6 +73,16 @@ const INJECTED = 8;
 const KIND = 7;
 
 const CAPTURE = captureSet(BackendCode.ReadyForQuery, BackendCode.ErrorResponse);
+/** ErrorResponses up to this size are inspected before they are forwarded (all real ones are far smaller). */
+const MAX_ERROR_CAPTURE = 64 * 1024;
+
+function errorFrame(body: Buffer): Buffer {
+  const b = Buffer.allocUnsafe(body.length + 5);
+  b[0] = BackendCode.ErrorResponse;
+  b.writeInt32BE(body.length + 4, 1);
+  body.copy(b, 5);
+  return b;
+}
 const LSN_QUERY = queryMessage('SELECT pg_current_wal_insert_lsn()::text');
 
 /** Entries answered by a ReadyForQuery. */
@@ -187,7 +197,7 @@ class Link implements ReplyHandler {
     return e;
   }
 
-  onReplyHeader(type: number): boolean {
+  onReplyHeader(type: number, bodyLength: number): boolean {
     const head = this.peek();
     if (head === (E_QUERY | INJECTED) || head === (E_LSN | INJECTED)) return false;
     switch (type) {
@@ -203,10 +213,10 @@ class Link implements ReplyHandler {
         return true;
       }
       case BackendCode.ErrorResponse:
-        this.segmentError = true;
         // In the extended protocol the backend skips everything up to Sync after an error.
         if ((head & KIND) !== E_QUERY) while ((this.peek() & KIND) === E_PARSE || (this.peek() & KIND) === E_CLOSE) this.shift();
-        return true;
+        // Forwarded (or not) once its severity is known, in onReplyMessage; an oversized one goes as it is.
+        return bodyLength > MAX_ERROR_CAPTURE;
       case BackendCode.CopyInResponse:
       case BackendCode.CopyBothResponse:
         this.copyIn = true;
@@ -240,8 +250,14 @@ class Link implements ReplyHandler {
       }
     } else if (type === BackendCode.ErrorResponse) {
       const f = parseErrorFields(body);
-      this.session.countError(f.code);
       if (isNodeUnavailableState(f.code)) this.session.onNodeUnavailable(this, f.code, f.message);
+      // A FATAL ends the backend connection: the client hears of it as one 08006 when its connection closes.
+      // An error nobody asked for (this link owes the client nothing) would desynchronise the client.
+      const fatal = f.severity === 'FATAL' || f.severity === 'PANIC';
+      if (fatal || (this.clientPendingReady() === 0 && !this.copyIn && !this.session.inOpenBatch(this))) return;
+      this.segmentError = true;
+      this.session.countError(f.code);
+      this.session.writeClient(errorFrame(body));
     }
   }
 
@@ -633,7 +649,8 @@ export class Session implements BackendOwner, SessionView {
           return;
         }
         this.ctx.pools.rememberServerParams(this.database, this.user, conn.serverParams);
-        this.addLink(node, conn);
+        // Idle clients hold no backend connection: this one only taught us the server's parameters.
+        pool.release(conn, { reusable: true, inTransaction: false });
         this.finishLogin(conn.serverParams);
       },
       (err: Error) => {
@@ -1290,12 +1307,22 @@ export class Session implements BackendOwner, SessionView {
 
   private answerInAbortedTx(op: string | null, isQuery: boolean): boolean {
     if (isQuery && (op === 'rollback' || op === 'commit')) {
+      this.lostTxError = null;
       this.abortedTx = false;
       this.txStatus = TxStatus.Idle;
       return this.answerLocally(Buffer.from(commandCompleteFrame('ROLLBACK')), true);
     }
+    const lost = this.lostTxError;
+    if (lost !== null) {
+      const ok = this.answerError(lost, isQuery);
+      if (ok) this.lostTxError = null;
+      return ok;
+    }
     return this.answerError(new ProxyError(SqlState.InFailedTransaction, 'current transaction is aborted, commands ignored until end of transaction block'), isQuery);
   }
+
+  /** The backend of a transaction the client was idle in was lost: its next statement is told so. */
+  private lostTxError: ProxyError | null = null;
 
   // ---------------------------------------------------------------- backend events
 
@@ -1371,6 +1398,11 @@ export class Session implements BackendOwner, SessionView {
     if (this.blocked && link.pendingZ === 0) queueMicrotask(() => this.resume());
   }
 
+  /** The client has sent this link part of a batch (no Sync yet) and may be waiting for its replies. */
+  inOpenBatch(link: Link): boolean {
+    return this.unitOpen && this.cur === link;
+  }
+
   countError(sqlstate: string): void {
     const byClass = this.ctx.stats.errorsByClass;
     const cls = sqlstate.slice(0, 2);
@@ -1387,11 +1419,12 @@ export class Session implements BackendOwner, SessionView {
     this.links.delete(conn.node.id);
     if (this.phase === Phase.Closed) return;
     if (!this.closingNode) this.ctx.reportNodeFailure(conn.node.id, error?.message ?? 'connection lost');
+    const midBatch = this.unitOpen && this.cur === link;
     if (link === this.cur) this.cur = null;
     const wasInTx = link === this.txLink || link.status !== TxStatus.Idle;
     if (link === this.txLink) this.txLink = null;
     const owed = link.clientPendingReady();
-    if (owed === 0 && !wasInTx) return;
+    if (owed === 0 && !wasInTx && !midBatch) return;
     if (!link.scanner.atBoundary) {
       // The client has part of a message: nothing can follow it cleanly.
       this.log.warn({ node: conn.node.name }, 'backend lost in the middle of a message; closing the client');
@@ -1401,18 +1434,25 @@ export class Session implements BackendOwner, SessionView {
     }
     this.unitOpen = false;
     this.skipToSync = false;
+    const lost = new ProxyError(SqlState.ConnectionFailure, `connection to node ${conn.node.name} (${conn.node.host}:${conn.node.port}) was lost`);
     if (wasInTx) {
       // The transaction is gone with its backend: keep it aborted until the client ends it.
       this.abortedTx = true;
       this.txStatus = TxStatus.Failed;
+      // A client idle in the transaction hears why at its next statement.
+      if (owed === 0) this.lostTxError = lost;
     }
     if (owed > 0) {
-      const err = new ProxyError(SqlState.ConnectionFailure, `connection to node ${conn.node.name} (${conn.node.host}:${conn.node.port}) was lost`);
-      const parts: Buffer[] = [err.toFrame()];
+      const parts: Buffer[] = [lost.toFrame()];
       for (let i = 0; i < owed; i++) parts.push(readyForQuery(wasInTx ? TxStatus.Failed : TxStatus.Idle));
       this.writeClient(Buffer.concat(parts));
       this.log.warn({ node: conn.node.name }, 'backend connection lost during a statement');
+    } else if (midBatch) {
+      this.writeClient(lost.toFrame());
+      if (wasInTx) this.lostTxError = null;
     }
+    // The rest of a batch the client had begun is void; its Sync gets the ReadyForQuery.
+    if (midBatch) this.skipToSync = true;
     if (this.blocked) queueMicrotask(() => this.resume());
   }
 

@@ -33,13 +33,33 @@ export class PoolManager implements ConnectionGate {
   }
 
   tryOpen(user: string, database: string): boolean {
-    const u = this.perUser.get(user) ?? 0;
-    const d = this.perDatabase.get(database) ?? 0;
-    if (this.global.maxPerUser > 0 && u >= this.global.maxPerUser) return false;
-    if (this.global.maxPerDatabase > 0 && d >= this.global.maxPerDatabase) return false;
-    this.perUser.set(user, u + 1);
-    this.perDatabase.set(database, d + 1);
+    while (this.overLimit(user, database)) {
+      // Like PgBouncer: an idle connection of the same user (or database) in another pool makes room.
+      if (!this.evictIdle(user, database)) return false;
+    }
+    this.perUser.set(user, (this.perUser.get(user) ?? 0) + 1);
+    this.perDatabase.set(database, (this.perDatabase.get(database) ?? 0) + 1);
     return true;
+  }
+
+  private overLimit(user: string, database: string): boolean {
+    return (
+      (this.global.maxPerUser > 0 && (this.perUser.get(user) ?? 0) >= this.global.maxPerUser) ||
+      (this.global.maxPerDatabase > 0 && (this.perDatabase.get(database) ?? 0) >= this.global.maxPerDatabase)
+    );
+  }
+
+  /** Closes one idle connection counted against the user's or the database's limit; false when there is none. */
+  private evictIdle(user: string, database: string): boolean {
+    const userFull = this.global.maxPerUser > 0 && (this.perUser.get(user) ?? 0) >= this.global.maxPerUser;
+    for (const p of this.pools.values()) {
+      if ((userFull ? p.user === user : p.database === database) && p.dropIdle()) {
+        this.perUser.set(p.user, Math.max(0, (this.perUser.get(p.user) ?? 1) - 1));
+        this.perDatabase.set(p.database, Math.max(0, (this.perDatabase.get(p.database) ?? 1) - 1));
+        return true;
+      }
+    }
+    return false;
   }
 
   closed(user: string, database: string): void {

@@ -227,6 +227,15 @@ export class Pool {
     }
   }
 
+  /** Closes the longest-idle connection without telling the gate (the manager does its own counting). */
+  dropIdle(): boolean {
+    const conn = this.idle.shift();
+    if (conn === undefined) return false;
+    conn.onClosed = null;
+    conn.terminate();
+    return true;
+  }
+
   /** Closes idle connections (the node went down, or the proxy stops). Leased ones are closed by their sessions. */
   closeIdle(): void {
     for (const conn of this.idle.splice(0)) {
