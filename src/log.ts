@@ -9,7 +9,7 @@ export function createLogger(level: string, pretty = false, destination?: pino.D
     {
       name: 'pgproxy',
       level,
-      redact: { paths: ['password', '*.password', 'secret', '*.secret', 'users[*].password', 'auth.users[*].password'], censor: '***' },
+      redact: { paths: ['password', '*.password', 'secret', '*.secret', 'query_password', '*.query_password', 'users[*].password', 'auth.users[*].password'], censor: '***' },
     },
     destination ?? pino.destination({ fd: 2, sync: false }),
   );

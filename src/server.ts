@@ -7,6 +7,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { runAdminCommand } from './admin/console.js';
+import { startMetricsServer, type MetricsServer } from './admin/http.js';
 import { Histogram } from './admin/histogram.js';
 import { loadConfigFile } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -31,6 +32,8 @@ export interface RunningProxy {
   readonly port: number;
   readonly context: ProxyContext;
   readonly health: HealthChecker;
+  /** Port of the HTTP server for /metrics, /health and /ready; null when metrics.port is 0 (off). */
+  readonly metricsPort: number | null;
   /** Resolves when the proxy has stopped (after close(), shutdown(), or SHUTDOWN from the admin console). */
   readonly stopped: Promise<void>;
   /** Re-reads the configuration file given at start (SIGHUP, admin RELOAD). */
@@ -227,6 +230,20 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
   const addr = server.address() as net.AddressInfo;
   log.info({ host: addr.address, port: addr.port }, 'pgproxy listening');
 
+  let metrics: MetricsServer | null = null;
+  if (config.metrics.port > 0) {
+    try {
+      metrics = await startMetricsServer(context, config.metrics.host, config.metrics.port);
+    } catch (err) {
+      server.close();
+      clearInterval(sweep);
+      await health.stop();
+      pools.close();
+      throw new StartupError(`metrics: cannot listen on ${config.metrics.host}:${config.metrics.port}: ${(err as Error).message}`);
+    }
+    log.info({ host: config.metrics.host, port: metrics.port }, 'metrics listening (/metrics, /health, /ready)');
+  }
+
   /** Applies a new configuration without dropping clients; an invalid one is refused and the old one stays. */
   async function reload(): Promise<string> {
     if (!options.configFile) throw new Error('no configuration file to reload (pgproxy was started without --config)');
@@ -242,6 +259,9 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
     const prev = context.config;
     if (next.listen.host !== prev.listen.host || next.listen.port !== prev.listen.port) {
       log.warn('listen.host and listen.port take effect only after a restart');
+    }
+    if (next.metrics.host !== prev.metrics.host || next.metrics.port !== prev.metrics.port) {
+      log.warn('metrics.host and metrics.port take effect only after a restart');
     }
     const newTls = clientTlsOf(next);
     context.config = next;
@@ -267,6 +287,7 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
     stopping ??= (async () => {
       log.warn({ timeoutMs }, 'shutting down: no new clients; waiting for transactions in flight');
       server.close();
+      metrics?.markStopping();
       const deadline = Date.now() + timeoutMs;
       const bye = { code: SqlState.AdminShutdown, message: 'terminating connection due to administrator command' };
       for (;;) {
@@ -278,6 +299,7 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
       clearInterval(sweep);
       await health.stop();
       pools.close();
+      await metrics?.close();
       log.warn('stopped');
       resolveStopped();
     })();
@@ -289,6 +311,7 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
     port: addr.port,
     context,
     health,
+    metricsPort: metrics?.port ?? null,
     stopped,
     reload,
     shutdown,
@@ -302,6 +325,7 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
         clearInterval(sweep);
         await health.stop();
         pools.close();
+        await metrics?.close();
         resolveStopped();
       })();
       return stopping;

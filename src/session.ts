@@ -1514,7 +1514,7 @@ export class Session implements BackendOwner, SessionView {
       this.phase === Phase.Startup ? 'startup'
       : this.phase === Phase.Auth || this.phase === Phase.Login ? 'auth'
       : this.waitingForResume || this.acquiring !== null ? 'waiting'
-      : active ? 'active'
+      : active || this.adminBusy ? 'active'
       : this.txStatus !== TxStatus.Idle || this.abortedTx ? 'idle in transaction'
       : 'idle';
     return {

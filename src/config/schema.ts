@@ -813,7 +813,8 @@ export function redactConfig(config: Config): unknown {
     if (Array.isArray(value)) return value.map(copy);
     if (value !== null && typeof value === 'object') {
       const out: Record<string, unknown> = {};
-      for (const [key, child] of Object.entries(value)) out[key] = key === 'password' ? '***' : copy(child);
+      // Every key that holds a secret ends in "password" (password, query_password...).
+      for (const [key, child] of Object.entries(value)) out[key] = key.endsWith('password') && child !== null && child !== '' ? '***' : copy(child);
       return out;
     }
     return value;
