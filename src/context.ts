@@ -20,10 +20,23 @@ export interface CancelTarget {
   cancel(): void;
 }
 
-/** Proxy-issued BackendKeyData: clients never see a backend's own pid and secret. */
+/**
+ * Proxy-issued BackendKeyData: clients never see a backend's own pid and secret. With `workers`, the top bits
+ * of the pid name the worker that owns the session, so a CancelRequest that lands on another worker can be
+ * sent on to it.
+ */
 export class SessionRegistry {
   private readonly byPid = new Map<number, { secret: number; target: CancelTarget }>();
   private lastId = 0;
+
+  /**
+   * @param worker 1-based worker number (0: no workers)
+   * @param forward sends a cancel for another worker's session on (to the primary process)
+   */
+  constructor(
+    private readonly worker = 0,
+    private readonly forward: ((pid: number, secret: number) => void) | null = null,
+  ) {}
 
   nextSessionId(): number {
     return ++this.lastId;
@@ -35,7 +48,7 @@ export class SessionRegistry {
 
   newCancelKey(target: CancelTarget): { pid: number; secret: number } {
     let pid: number;
-    do pid = randomInt(1, 0x7fffffff);
+    do pid = this.worker === 0 ? randomInt(1, 0x7fffffff) : this.worker * 0x1000000 + randomInt(1, 0x1000000);
     while (this.byPid.has(pid));
     const secret = randomInt(0, 0x7fffffff);
     this.byPid.set(pid, { secret, target });
@@ -49,9 +62,23 @@ export class SessionRegistry {
 
   /** Unknown keys and wrong secrets are ignored silently, as PostgreSQL does. */
   cancel(pid: number, secret: number): void {
+    if (this.worker !== 0 && this.forward !== null && workerOfPid(pid) !== this.worker) {
+      this.forward(pid, secret);
+      return;
+    }
+    this.cancelLocal(pid, secret);
+  }
+
+  /** A cancel for a session of this process (forwarded here by another worker, or received directly). */
+  cancelLocal(pid: number, secret: number): void {
     const e = this.byPid.get(pid);
     if (e && e.secret === secret) e.target.cancel();
   }
+}
+
+/** The worker number a proxy-issued pid belongs to (0 when pgproxy runs without workers). */
+export function workerOfPid(pid: number): number {
+  return Math.floor(pid / 0x1000000);
 }
 
 /** Counters of the process (exposed by admin and metrics). */
@@ -113,6 +140,8 @@ export interface ProxyContext {
   sessions: Set<SessionView>;
   controls: ProxyControls;
   admin: AdminHandler;
+  /** With workers: the tables of a SHOW command from every worker (this one included). */
+  collectAdmin?: (cmd: string) => Promise<import('./admin/console.js').AdminTable[]>;
   /** Server-side TLS for clients; null when tls.mode is disable. */
   tls: SecureContext | null;
   hba: CompiledHbaRule[];

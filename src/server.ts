@@ -18,7 +18,8 @@ import { HealthChecker, type HealthSettings } from './pool/health.js';
 import { backendSecretProblems, staticSecretProblems } from './pool/login-check.js';
 import { PoolManager, type GlobalLimits } from './pool/manager.js';
 import type { PoolLimits } from './pool/pool.js';
-import { Topology } from './pool/topology.js';
+import { applySnapshot, Topology } from './pool/topology.js';
+import type { WorkerSide } from './workers.js';
 import { CatalogCache, pgCatalogSource } from './router/catalog.js';
 import { compileRouterRules } from './router/policy.js';
 import { Session } from './session.js';
@@ -47,6 +48,8 @@ export interface RunningProxy {
 export interface StartOptions {
   /** The file the configuration came from, for reloads. */
   configFile?: string;
+  /** Run as one of `workers`: the health view, reloads and admin figures come through the primary process. */
+  worker?: WorkerSide;
 }
 
 export class StartupError extends Error {}
@@ -71,7 +74,7 @@ function globalLimitsOf(config: Config): GlobalLimits {
   return { maxPerUser: config.limits.max_connections_per_user, maxPerDatabase: config.limits.max_connections_per_database };
 }
 
-function healthSettingsOf(config: Config): HealthSettings {
+export function healthSettingsOf(config: Config): HealthSettings {
   const hc = config.health_check;
   return {
     periodMs: hc.period_ms,
@@ -122,8 +125,9 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
   let resolveStopped: () => void = () => {};
   const stopped = new Promise<void>((r) => (resolveStopped = r));
 
+  const worker = options.worker ?? null;
   const controls: ProxyControls = {
-    reload: () => reload(),
+    reload: () => (worker ? worker.reload() : reload()),
     pause() {
       paused = true;
       log.warn('paused: new statements wait until RESUME');
@@ -139,14 +143,17 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
     detachNode(id) {
       if (!topology.nodes[id]) throw new Error(`no node ${id}`);
       topology.detach(id);
+      worker?.detach(id);
     },
     attachNode(id) {
       if (!topology.nodes[id]) throw new Error(`no node ${id}`);
       topology.attach(id);
-      void health.round();
+      if (worker) worker.attach(id);
+      else void health.round();
     },
     shutdown() {
-      void shutdown(context.config.shutdown.timeout_ms);
+      if (worker) worker.shutdown();
+      else void shutdown(context.config.shutdown.timeout_ms);
     },
   };
 
@@ -164,7 +171,8 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
     topology,
     pools,
     router: compileRouterRules(config.routing),
-    registry: new SessionRegistry(),
+    registry: worker ? new SessionRegistry(worker.index, (pid, secret) => worker.forwardCancel(pid, secret)) : new SessionRegistry(),
+    ...(worker ? { collectAdmin: (cmd: string) => worker.collect(cmd) } : {}),
     maxMessageBytes: config.listen.max_message_bytes,
     lagLimits: { maxBytes: config.routing.max_lag_bytes, maxMs: config.routing.max_lag_ms },
     stats: { notUnderstood: 0, routeReasons: new Map(), errorsByClass: new Map(), poolWait: new Histogram(), clientsAccepted: 0 },
@@ -172,6 +180,7 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
       if (!context.config.health_check.fail_on_backend_error) return;
       const node = topology.nodes[nodeId];
       if (node?.up) topology.markDown(nodeId, reason);
+      worker?.reportFailure(nodeId, reason);
     },
   };
   void pausedWaiters;
@@ -191,7 +200,8 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
     }
   });
 
-  await health.start();
+  if (worker) applySnapshot(topology, await worker.firstSnapshot);
+  else await health.start();
   const firstUp = topology.primary() ?? topology.nodes.find((n) => n.up);
   if (firstUp) {
     const loginProblems = await backendSecretProblems(config, firstUp, backendTlsOf(config));
@@ -231,7 +241,8 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
   log.info({ host: addr.address, port: addr.port }, 'pgproxy listening');
 
   let metrics: MetricsServer | null = null;
-  if (config.metrics.port > 0) {
+  // With workers, the primary process serves /metrics for all of them.
+  if (config.metrics.port > 0 && !worker) {
     try {
       metrics = await startMetricsServer(context, config.metrics.host, config.metrics.port);
     } catch (err) {

@@ -17,8 +17,14 @@ const POOL_NODES_COLUMNS = [
 
 type Rows = (string | null)[][];
 
-function table(columns: string[], rows: Rows, tag = `SHOW`): Buffer {
-  return resultSet(columns.map(textColumn), rows, tag === 'SHOW' ? 'SHOW' : tag);
+/** A SHOW result before it is encoded: what workers send to be merged. */
+export interface AdminTable {
+  columns: string[];
+  rows: Rows;
+}
+
+function table(columns: string[], rows: Rows): AdminTable {
+  return { columns, rows };
 }
 
 function iso(d: Date | null): string | null {
@@ -29,7 +35,7 @@ function round(n: number, digits = 3): string {
   return String(Math.round(n * 10 ** digits) / 10 ** digits);
 }
 
-function showNodes(ctx: ProxyContext): Buffer {
+function showNodes(ctx: ProxyContext): AdminTable {
   const base = poolNodesRows(ctx.topology.nodes, null);
   const rows = ctx.topology.nodes.map((n, i) => [
     ...base[i]!,
@@ -44,12 +50,12 @@ function showNodes(ctx: ProxyContext): Buffer {
   return table([...POOL_NODES_COLUMNS, 'name', 'lag_bytes', 'lag_ms', 'last_check', 'error_count', 'last_error', 'detached'], rows);
 }
 
-function showPools(ctx: ProxyContext): Buffer {
+function showPools(ctx: ProxyContext): AdminTable {
   const rows = ctx.pools.all().map((p) => [p.node.name, p.database, p.user, String(p.activeCount), String(p.idleCount), String(p.waitingCount), round(p.maxWaitMs, 1)]);
   return table(['node', 'database', 'user', 'active', 'idle', 'waiting', 'maxwait_ms'], rows);
 }
 
-function showClients(ctx: ProxyContext): Buffer {
+function showClients(ctx: ProxyContext): AdminTable {
   const rows: Rows = [];
   for (const s of ctx.sessions) {
     const c = s.describe();
@@ -58,7 +64,7 @@ function showClients(ctx: ProxyContext): Buffer {
   return table(['id', 'user', 'database', 'address', 'application_name', 'state', 'tls', 'connect_time', 'nodes'], rows);
 }
 
-function showServers(ctx: ProxyContext): Buffer {
+function showServers(ctx: ProxyContext): AdminTable {
   const rows: Rows = [];
   for (const s of ctx.sessions) {
     const c = s.describe();
@@ -67,7 +73,7 @@ function showServers(ctx: ProxyContext): Buffer {
   return table(['id', 'node', 'database', 'user', 'backend_pid', 'state', 'client_id'], rows);
 }
 
-function showStats(ctx: ProxyContext): Buffer {
+function showStats(ctx: ProxyContext): AdminTable {
   const rows = ctx.topology.nodes.map((n) => [
     n.name,
     String(n.queries),
@@ -76,11 +82,12 @@ function showStats(ctx: ProxyContext): Buffer {
     String(n.bytesToNode),
     String(n.bytesFromNode),
     n.queries > 0 ? round(n.queryTimeMs / n.queries) : '0',
+    round(n.queryTimeMs),
   ]);
-  return table(['node', 'queries', 'reads', 'writes', 'bytes_in', 'bytes_out', 'avg_query_ms'], rows);
+  return table(['node', 'queries', 'reads', 'writes', 'bytes_in', 'bytes_out', 'avg_query_ms', 'total_query_ms'], rows);
 }
 
-function showConfig(ctx: ProxyContext): Buffer {
+function showConfig(ctx: ProxyContext): AdminTable {
   const rows: Rows = [];
   const walk = (value: unknown, key: string): void => {
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
@@ -104,17 +111,13 @@ const HELP = [
   'RELOAD', 'PAUSE', 'RESUME', 'DETACH NODE n', 'ATTACH NODE n', 'SHUTDOWN', 'SHOW HELP',
 ];
 
-/** Runs one admin command; the result frames do not include ReadyForQuery. */
-export async function runAdminCommand(sql: string, ctx: ProxyContext): Promise<Buffer> {
-  const words = sql.trim().replace(/;\s*$/, '').trim().split(/\s+/).map((w) => w.toUpperCase());
-  const cmd = words.join(' ');
+/** The figures of this process for a SHOW command, or null when `cmd` is not one. */
+export function localAdminTable(cmd: string, ctx: ProxyContext): AdminTable | null {
   switch (cmd) {
-    case '':
-      return Buffer.from([0x49, 0, 0, 0, 4]); // EmptyQueryResponse
     case 'SHOW NODES':
       return showNodes(ctx);
     case 'SHOW POOL_NODES':
-      return resultSet(POOL_NODES_COLUMNS.map(textColumn), poolNodesRows(ctx.topology.nodes, null), `SELECT ${ctx.topology.nodes.length}`);
+      return table(POOL_NODES_COLUMNS, poolNodesRows(ctx.topology.nodes, null));
     case 'SHOW POOLS':
       return showPools(ctx);
     case 'SHOW CLIENTS':
@@ -127,6 +130,61 @@ export async function runAdminCommand(sql: string, ctx: ProxyContext): Promise<B
       return showConfig(ctx);
     case 'SHOW HELP':
       return table(['command'], HELP.map((h) => [h]));
+    default:
+      return null;
+  }
+}
+
+const SELECT_CNT = POOL_NODES_COLUMNS.indexOf('select_cnt');
+
+/** Combines the tables of every worker: lists are joined, per-node counters summed. */
+export function mergeAdminTables(cmd: string, tables: AdminTable[]): AdminTable {
+  const first = tables[0]!;
+  if (tables.length === 1) return first;
+  switch (cmd) {
+    case 'SHOW CLIENTS':
+    case 'SHOW SERVERS':
+    case 'SHOW POOLS':
+      return { columns: first.columns, rows: tables.flatMap((t) => t.rows) };
+    case 'SHOW NODES':
+    case 'SHOW POOL_NODES': {
+      const rows = first.rows.map((r, i) => {
+        const out = [...r];
+        out[SELECT_CNT] = String(tables.reduce((sum, t) => sum + Number(t.rows[i]?.[SELECT_CNT] ?? 0), 0));
+        return out;
+      });
+      return { columns: first.columns, rows };
+    }
+    case 'SHOW STATS': {
+      const rows = first.rows.map((r, i) => {
+        const sum = (col: number): number => tables.reduce((acc, t) => acc + Number(t.rows[i]?.[col] ?? 0), 0);
+        const queries = sum(1);
+        const total = sum(7);
+        return [r[0]!, String(queries), String(sum(2)), String(sum(3)), String(sum(4)), String(sum(5)), queries > 0 ? round(total / queries) : '0', round(total)];
+      });
+      return { columns: first.columns, rows };
+    }
+    default:
+      return first;
+  }
+}
+
+function render(cmd: string, t: AdminTable): Buffer {
+  return resultSet(t.columns.map(textColumn), t.rows, cmd === 'SHOW POOL_NODES' ? `SELECT ${t.rows.length}` : 'SHOW');
+}
+
+/** Runs one admin command; the result frames do not include ReadyForQuery. */
+export async function runAdminCommand(sql: string, ctx: ProxyContext): Promise<Buffer> {
+  const words = sql.trim().replace(/;\s*$/, '').trim().split(/\s+/).map((w) => w.toUpperCase());
+  const cmd = words.join(' ');
+  if (cmd === '') return Buffer.from([0x49, 0, 0, 0, 4]); // EmptyQueryResponse
+  const local = localAdminTable(cmd, ctx);
+  if (local !== null) {
+    // With workers, the figures of every worker are gathered and merged.
+    const tables = ctx.collectAdmin ? await ctx.collectAdmin(cmd) : [local];
+    return render(cmd, mergeAdminTables(cmd, tables));
+  }
+  switch (cmd) {
     case 'RELOAD':
       try {
         await ctx.controls.reload();

@@ -5,6 +5,7 @@ import { startProxy, StartupError } from '../server.js';
 import { md5PasswordHash } from '../wire/auth/md5.js';
 import { makeScramVerifier } from '../wire/auth/scram.js';
 import { staticSecretProblems } from '../pool/login-check.js';
+import { isWorkerProcess, runPrimary, runWorker } from '../workers.js';
 import { clusterCommand } from './cluster.js';
 import { demoCommand } from './demo.js';
 
@@ -25,6 +26,8 @@ async function main(argv: string[]): Promise<number> {
       const file = valueOf(args, '--config') ?? 'pgproxy.yaml';
       const config = loadConfigFile(file);
       const log = createLogger(config.log.level, config.log.pretty);
+      if (isWorkerProcess()) return runWorker(file, log);
+      if (config.workers > 1) return runPrimary(file, config, config.workers, log);
       const proxy = await startProxy(config, log, { configFile: file });
       process.on('SIGHUP', () => {
         proxy.reload().catch(() => {

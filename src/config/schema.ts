@@ -10,6 +10,7 @@
  * schema on an object built in code.
  */
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 // ---------------------------------------------------------------------------
@@ -187,6 +188,8 @@ export interface ShutdownConfig {
 }
 
 export interface Config {
+  /** Processes serving the port (node:cluster); 1 = a single process. */
+  readonly workers: number;
   readonly admin: AdminConfig;
   readonly metrics: MetricsConfig;
   readonly shutdown: ShutdownConfig;
@@ -482,7 +485,13 @@ const shutdownShape = {
   timeout_ms: ms(0, 30_000),
 };
 
+const workersField = z.preprocess(
+  (v: unknown) => (v === null || v === undefined ? 1 : v === 'auto' ? availableParallelism() : numberFromText(v)),
+  intField(1, 64),
+);
+
 const rootShape = {
+  workers: workersField,
   admin: section(adminShape),
   metrics: section(metricsShape),
   shutdown: section(shutdownShape),
@@ -682,6 +691,7 @@ function finalize(raw: RawConfig): Config {
   const user = raw.health_check.user ?? raw.auth.users[0]!.name;
   const password = raw.health_check.password ?? raw.auth.users.find((u) => u.name === user)!.password;
   return {
+    workers: raw.workers,
     admin: raw.admin,
     metrics: raw.metrics,
     shutdown: raw.shutdown,

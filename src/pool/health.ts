@@ -55,6 +55,9 @@ export class HealthChecker {
   /** Sync state each standby last had while a primary reported it (kept after the primary is gone). */
   private readonly lastSyncState = new Map<number, string>();
 
+  /** Called after every round (the primary process of `workers` shares the view then). */
+  onRound: (() => void) | null = null;
+
   constructor(
     private readonly topology: Topology,
     private settings: HealthSettings,
@@ -105,6 +108,7 @@ export class HealthChecker {
       }
     } finally {
       this.running = false;
+      this.onRound?.();
     }
   }
 

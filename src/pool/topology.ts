@@ -203,6 +203,98 @@ function describe(n: NodeState): string {
   return n.up ? `up ${n.role}` : n.detached ? 'detached' : 'down';
 }
 
+/** The health view of one node as it crosses from the primary process to workers (counters stay per process). */
+export interface NodeSnapshot {
+  id: number;
+  name: string;
+  host: string;
+  port: number;
+  weight: number;
+  up: boolean;
+  role: NodeRole;
+  lastStatusChange: number;
+  lastCheck: number | null;
+  lastError: string | null;
+  lsn: string | null;
+  lagBytes: number | null;
+  lagMs: number | null;
+  replayAgeMs: number | null;
+  replicationState: string;
+  replicationSyncState: string;
+  following: boolean | null;
+  errorCount: number;
+  checkDurationMs: number | null;
+  detached: boolean;
+  removed: boolean;
+}
+
+export function snapshotOf(t: Topology): NodeSnapshot[] {
+  return t.nodes.map((n) => ({
+    id: n.id,
+    name: n.name,
+    host: n.host,
+    port: n.port,
+    weight: n.weight,
+    up: n.up,
+    role: n.role,
+    lastStatusChange: n.lastStatusChange.getTime(),
+    lastCheck: n.lastCheck?.getTime() ?? null,
+    lastError: n.lastError,
+    lsn: n.lsn === null ? null : n.lsn.toString(),
+    lagBytes: n.lagBytes,
+    lagMs: n.lagMs,
+    replayAgeMs: n.replayAgeMs,
+    replicationState: n.replicationState,
+    replicationSyncState: n.replicationSyncState,
+    following: n.following,
+    errorCount: n.errorCount,
+    checkDurationMs: n.checkDurationMs,
+    detached: n.detached,
+    removed: n.removed,
+  }));
+}
+
+/** A worker takes the primary process's view; 'change' is emitted like after its own checks. */
+export function applySnapshot(t: Topology, snapshot: readonly NodeSnapshot[]): void {
+  for (const s of snapshot) {
+    let n = t.nodes[s.id];
+    if (n === undefined) {
+      t.syncBackends([...t.nodes.filter((x) => !x.removed).map((x) => ({ name: x.name, host: x.host, port: x.port, weight: x.weight })), { name: s.name, host: s.host, port: s.port, weight: s.weight }]);
+      n = t.nodes[s.id]!;
+    }
+    n.name = s.name;
+    n.host = s.host;
+    n.port = s.port;
+    n.weight = s.weight;
+    n.lsn = s.lsn === null ? null : BigInt(s.lsn);
+    n.lagBytes = s.lagBytes;
+    n.lagMs = s.lagMs;
+    n.replayAgeMs = s.replayAgeMs;
+    n.replicationState = s.replicationState;
+    n.replicationSyncState = s.replicationSyncState;
+    n.following = s.following;
+    n.errorCount = s.errorCount;
+    n.checkDurationMs = s.checkDurationMs;
+    n.removed = s.removed;
+    n.detached = false;
+    const first = n.lastCheck === null;
+    if (n.up !== s.up || (s.up && n.role !== s.role)) {
+      const from = first ? 'unknown' : n.up ? `up ${n.role}` : 'down';
+      n.up = s.up;
+      n.role = s.role;
+      n.lastStatusChange = new Date(s.lastStatusChange);
+      n.lastCheck = s.lastCheck === null ? null : new Date(s.lastCheck);
+      n.detached = s.detached;
+      t.emit('change', { node: n.name, from, to: s.up ? `up ${s.role}` : s.detached ? 'detached' : 'down', first } satisfies TopologyChange, n);
+    }
+    n.role = s.role;
+    n.detached = s.detached;
+    n.lastStatusChange = new Date(s.lastStatusChange);
+    n.lastCheck = s.lastCheck === null ? null : new Date(s.lastCheck);
+    n.lastError = s.lastError;
+  }
+}
+
 /** Parses an LSN like '0/3000148' into a number of bytes. */
 export function parseLsn(text: string | null | undefined): bigint | null {
   if (!text) return null;

@@ -82,6 +82,7 @@ describe('defaults', () => {
   it('fills every section', () => {
     const config = parseConfigText(MINIMAL.join('\n'), 'pgproxy.yaml', {});
     expect(config).toEqual({
+      workers: 1,
       admin: { users: [] },
       metrics: { host: '127.0.0.1', port: 0 },
       shutdown: { timeout_ms: 30000 },
