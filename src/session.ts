@@ -69,6 +69,8 @@ const E_SYNC = 3;
 const E_QUERY = 4;
 /** pgproxy's own `SELECT pg_current_wal_insert_lsn()` (read-your-writes): its DataRow is read, not forwarded. */
 const E_LSN = 5;
+/** The client's CopyDone/CopyFail, sent before the backend said it entered COPY (marks which Syncs came before it). */
+const E_COPYEND = 6;
 const INJECTED = 8;
 const KIND = 7;
 
@@ -87,7 +89,8 @@ const LSN_QUERY = queryMessage('SELECT pg_current_wal_insert_lsn()::text');
 
 /** Entries answered by a ReadyForQuery. */
 function endsWithReady(entry: number): boolean {
-  return (entry & KIND) >= E_SYNC;
+  const k = entry & KIND;
+  return k >= E_SYNC && k <= E_LSN;
 }
 
 /** Parameters the client cannot set with SET at startup; everything else it sends is replayed on backends. */
@@ -179,6 +182,36 @@ class Link implements ReplyHandler {
     return n;
   }
 
+  /**
+   * PostgreSQL ignores Sync (and Flush) in copy-in mode: Syncs the client sent after the COPY's Execute and
+   * before its CopyDone (pipelined, before we knew) will get no ReadyForQuery.
+   */
+  private dropSyncsDuringCopy(): void {
+    const kept: number[] = [];
+    let beforeEnd = true;
+    for (let i = this.head; i < this.fifo.length; i++) {
+      const e = this.fifo[i]!;
+      const k = e & KIND;
+      if (k === E_COPYEND && beforeEnd) {
+        beforeEnd = false;
+        continue;
+      }
+      if (beforeEnd && k === E_SYNC && (e & INJECTED) === 0) {
+        this.pendingZ--;
+        continue;
+      }
+      kept.push(e);
+    }
+    this.fifo = kept;
+    this.head = 0;
+    this.clientCopyOpen = beforeEnd;
+  }
+
+  /** The client is still sending COPY data (CopyDone/CopyFail not sent yet). */
+  clientCopyOpen = false;
+  /** Messages of an extended batch were sent since the last Sync (a backend left so would skip to Sync, or keep a portal open). */
+  batchOpen = false;
+
   /** DataRows are captured only while an LSN query is under way (it is rare; forwarding stays zero-copy otherwise). */
   captureDataRows(on: boolean): void {
     this.capture[BackendCode.DataRow] = on ? 1 : 0;
@@ -220,6 +253,7 @@ class Link implements ReplyHandler {
       case BackendCode.CopyInResponse:
       case BackendCode.CopyBothResponse:
         this.copyIn = true;
+        this.dropSyncsDuringCopy();
         return true;
       default:
         return true;
@@ -254,7 +288,14 @@ class Link implements ReplyHandler {
       // A FATAL ends the backend connection: the client hears of it as one 08006 when its connection closes.
       // An error nobody asked for (this link owes the client nothing) would desynchronise the client.
       const fatal = f.severity === 'FATAL' || f.severity === 'PANIC';
-      if (fatal || (this.clientPendingReady() === 0 && !this.copyIn && !this.session.inOpenBatch(this))) return;
+      const owed = this.clientPendingReady() > 0 || this.copyIn || this.session.inOpenBatch(this);
+      if (fatal && f.code === SqlState.ProtocolViolation && owed) {
+        // The client broke the protocol (as PostgreSQL saw it): it gets PostgreSQL's answer, and is closed like there.
+        this.session.writeClient(errorFrame(body));
+        this.session.closeAfterProtocolError();
+        return;
+      }
+      if (fatal || !owed) return;
       this.segmentError = true;
       this.session.countError(f.code);
       this.session.writeClient(errorFrame(body));
@@ -700,6 +741,12 @@ export class Session implements BackendOwner, SessionView {
     const f = this.framer;
     const type = f.type;
     if (this.adminMode) return this.handleAdminMessage();
+    const copying = this.cur;
+    if (copying !== null && copying.copyIn && copying.clientCopyOpen && type !== FrontendCode.CopyData && type !== FrontendCode.CopyDone && type !== FrontendCode.CopyFail && type !== FrontendCode.Terminate) {
+      // Sync and Flush are ignored in copy-in; anything else ends the COPY with an error, and is consumed by it.
+      this.forward(copying);
+      return true;
+    }
     if (this.ctx.controls.paused && !this.unitOpen && this.txLink === null && (type === FrontendCode.Query || type === FrontendCode.Parse || type === FrontendCode.Bind)) {
       // PAUSE: new work waits (work in flight and open transactions carry on).
       this.waitingForResume = true;
@@ -724,9 +771,16 @@ export class Session implements BackendOwner, SessionView {
       case FrontendCode.Sync:
         return this.onSync();
       case FrontendCode.CopyData:
+        // Outside COPY a backend ignores these (a COPY that failed while the client was still sending).
+        if (this.cur) this.forward(this.cur);
+        return true;
       case FrontendCode.CopyDone:
       case FrontendCode.CopyFail:
-        if (this.cur && this.cur.copyIn) this.forward(this.cur);
+        if (this.cur) {
+          this.forward(this.cur);
+          if (this.cur.copyIn) this.cur.clientCopyOpen = false;
+          else this.cur.expect(E_COPYEND);
+        }
         return true;
       case FrontendCode.FunctionCall:
         return this.onFunctionCall();
@@ -779,6 +833,8 @@ export class Session implements BackendOwner, SessionView {
 
   private adminMode = false;
   private adminBusy = false;
+  /** The link whose part of a batch pgproxy ended with its own Sync, to move the rest elsewhere. */
+  private splitFrom: Link | null = null;
   /** Held by PAUSE: resumed by RESUME. */
   waitingForResume = false;
 
@@ -850,6 +906,7 @@ export class Session implements BackendOwner, SessionView {
     if (msg.name !== '') link.conn.needsReset = true;
     this.forward(link);
     link.expect(E_PARSE);
+    link.batchOpen = true;
     this.unitOpen = true;
     return true;
   }
@@ -878,6 +935,7 @@ export class Session implements BackendOwner, SessionView {
       if (isBind && stmt.route.ddl) link.segmentDdl = true;
     }
     this.forward(link);
+    link.batchOpen = true;
     this.unitOpen = true;
     return true;
   }
@@ -903,6 +961,7 @@ export class Session implements BackendOwner, SessionView {
     }
     this.forward(link);
     link.expect(E_CLOSE);
+    link.batchOpen = true;
     this.unitOpen = true;
     return true;
   }
@@ -913,12 +972,13 @@ export class Session implements BackendOwner, SessionView {
       return this.answerLocally(null, true);
     }
     const link = this.cur;
-    if (link === null || (!this.unitOpen && link.pendingZ === 0 && this.txLink === null)) {
+    if (link === null || (!this.unitOpen && link.pendingZ === 0 && this.txLink === null && !link.copyIn)) {
       // Nothing to synchronise on a backend: answer as PostgreSQL would.
       return this.answerLocally(null, true);
     }
     this.forward(link);
     link.expect(E_SYNC);
+    link.batchOpen = false;
     link.startUnit(this.unitSql);
     this.unitOpen = false;
     if (this.unitWrites) {
@@ -956,6 +1016,7 @@ export class Session implements BackendOwner, SessionView {
     }
     if (link === null) return false;
     this.forward(link);
+    link.batchOpen = true;
     this.unitOpen = true;
     return true;
   }
@@ -1154,7 +1215,9 @@ export class Session implements BackendOwner, SessionView {
     if (cur !== null && this.unitOpen && link !== null) {
       // Leaving a batch midway: end its part on the current link with a Sync whose reply the client never sees.
       this.inject(cur, SYNC, E_SYNC | INJECTED);
+      cur.batchOpen = false;
       this.unitOpen = false;
+      this.splitFrom = cur;
     }
     if (cur !== null && cur.pendingZ > 0) return null;
     if (link === null) return null;
@@ -1170,10 +1233,9 @@ export class Session implements BackendOwner, SessionView {
     link.conn.settingsCount = link.appliedSettings;
     link.onlyReads = false;
     link.conn.needsReset = true;
-    const resets = pending.some(resetsEverything);
     this.inject(link, queryMessage(pending.join(';\n')), E_QUERY | INJECTED);
-    if (resets) {
-      link.conn.prepared.clear();
+    if (pending.some(discardsAll)) link.conn.prepared.clear();
+    if (pending.some(resetsSettings)) {
       // DISCARD ALL / RESET ALL also undid the client's startup parameters on that backend.
       if (this.replaySignature !== '') this.inject(link, queryMessage(this.replayParams), E_QUERY | INJECTED);
     }
@@ -1185,11 +1247,12 @@ export class Session implements BackendOwner, SessionView {
     for (const sql of list) {
       this.settings.push(sql);
       applyRoutingEffects(this.routing, sql);
-      if (resetsEverything(sql)) {
+      if (discardsAll(sql)) {
+        // DISCARD ALL deallocates every prepared statement too (RESET ALL does not).
         link.conn.prepared.clear();
         this.statements.clear();
-        link.conn.appliedParams = '';
       }
+      if (resetsSettings(sql)) link.conn.appliedParams = '';
     }
     if (upToDate) link.appliedSettings = this.settings.length;
     link.conn.settingsOwner = this.id;
@@ -1343,7 +1406,7 @@ export class Session implements BackendOwner, SessionView {
   /** Transaction pooling: gives an idle link back to its pool, keeping the session's settings on record. */
   private releaseLink(link: Link): void {
     link.releaseAfterFeed = false;
-    if (link.pendingZ > 0 || link.status !== TxStatus.Idle || !link.scanner.atBoundary || link.copyIn) return;
+    if (link.pendingZ > 0 || link.status !== TxStatus.Idle || !link.scanner.atBoundary || link.copyIn || link.batchOpen) return;
     if (this.links.get(link.node.id) !== link) return;
     this.links.delete(link.node.id);
     if (this.cur === link) this.cur = null;
@@ -1363,6 +1426,14 @@ export class Session implements BackendOwner, SessionView {
 
   /** A ReadyForQuery arrived on `link`; `injected` when it answers pgproxy's own Sync or Query. */
   onLinkReady(link: Link, injected: boolean): void {
+    if (injected && link === this.splitFrom) {
+      this.splitFrom = null;
+      // The batch failed in its first part: like PostgreSQL, the rest of it (sent elsewhere next) is skipped.
+      if (link.segmentError) {
+        link.segmentError = false;
+        this.skipToSync = true;
+      }
+    }
     if (!injected) {
       link.finishUnit(this.ctx.config.log.slow_ms);
       const before = link.statusBefore;
@@ -1400,7 +1471,12 @@ export class Session implements BackendOwner, SessionView {
 
   /** The client has sent this link part of a batch (no Sync yet) and may be waiting for its replies. */
   inOpenBatch(link: Link): boolean {
-    return this.unitOpen && this.cur === link;
+    return (this.unitOpen && this.cur === link) || this.splitFrom === link;
+  }
+
+  closeAfterProtocolError(): void {
+    this.log.info('backend ended the session for a protocol violation by the client; closing it');
+    queueMicrotask(() => this.close());
   }
 
   countError(sqlstate: string): void {
@@ -1564,7 +1640,8 @@ export class Session implements BackendOwner, SessionView {
     for (const link of this.links.values()) {
       const conn = link.conn;
       conn.owner = null;
-      const clean = link.pendingZ === 0 && !link.copyIn && !conn.closed;
+      // A backend left mid-batch skips to Sync (or keeps a portal's implicit transaction): never reuse it.
+      const clean = link.pendingZ === 0 && !link.copyIn && !link.batchOpen && !conn.closed;
       const pool = this.pool(link.node);
       pool.release(conn, { reusable: clean, inTransaction: link.status !== TxStatus.Idle });
     }
@@ -1632,8 +1709,12 @@ function isTruthySetting(value: string | null): boolean {
   return v === 'on' || v === 'true' || v === '1' || v === 'yes' || v === 't' || v === 'y';
 }
 
-function resetsEverything(sql: string): boolean {
+function resetsSettings(sql: string): boolean {
   return /\b(discard\s+all|reset\s+all)\b/i.test(sql);
+}
+
+function discardsAll(sql: string): boolean {
+  return /\bdiscard\s+all\b/i.test(sql);
 }
 
 const CATALOG_RETRY_MS = 5_000;
