@@ -368,7 +368,6 @@ export class Session implements BackendOwner, SessionView {
   private acquireError: { nodeId: number; error: Error } | null = null;
   /** Node whose backend connection is being acquired (at most one at a time; the session is blocked meanwhile). */
   private acquiring: number | null = null;
-  private corked: Link[] = [];
   /** When the client last sent anything (for idle timeouts; read by a once-a-second sweep). */
   private lastActivity = Date.now();
   private clientPaused = false;
@@ -444,7 +443,7 @@ export class Session implements BackendOwner, SessionView {
     } catch (err) {
       this.protocolFailure(err as Error);
     } finally {
-      this.uncorkAll();
+      this.flushRun();
     }
   }
 
@@ -1289,31 +1288,44 @@ export class Session implements BackendOwner, SessionView {
 
   // ---------------------------------------------------------------- writing
 
-  /** Forwards the current frame unchanged. */
+  /**
+   * Forwards the current frame unchanged. Consecutive frames of one chunk for the same backend are sent as one
+   * view of the chunk, in a single write when the chunk has been handled (or before anything else is written).
+   */
   private forward(link: Link): void {
     const f = this.framer;
     link.node.bytesToNode += f.end - f.start;
-    this.cork(link);
-    if (!link.conn.write(f.buf.subarray(f.start, f.end))) this.pauseClient();
+    if (this.runLink === link && this.runBuf === f.buf && this.runEnd === f.start) {
+      this.runEnd = f.end;
+      return;
+    }
+    this.flushRun();
+    this.runLink = link;
+    this.runBuf = f.buf;
+    this.runStart = f.start;
+    this.runEnd = f.end;
+  }
+
+  /** Writes the pending run of forwarded frames. */
+  private flushRun(): void {
+    const link = this.runLink;
+    if (link === null) return;
+    this.runLink = null;
+    const buf = this.runBuf;
+    this.runBuf = EMPTY_BUFFER;
+    if (!link.conn.closed && !link.conn.write(this.runStart === 0 && this.runEnd === buf.length ? buf : buf.subarray(this.runStart, this.runEnd))) this.pauseClient();
   }
 
   private inject(link: Link, frame: Buffer, entry: number): void {
-    this.cork(link);
+    this.flushRun();
     link.conn.write(frame);
     link.expect(entry);
   }
 
-  private cork(link: Link): void {
-    if (this.corked.includes(link)) return;
-    link.conn.socket.cork();
-    this.corked.push(link);
-  }
-
-  private uncorkAll(): void {
-    const c = this.corked;
-    for (let i = 0; i < c.length; i++) c[i]!.conn.socket.uncork();
-    c.length = 0;
-  }
+  private runLink: Link | null = null;
+  private runBuf: Buffer = EMPTY_BUFFER;
+  private runStart = 0;
+  private runEnd = 0;
 
   writeClient(bytes: Buffer): void {
     if (this.phase === Phase.Closed) return;
@@ -1634,6 +1646,7 @@ export class Session implements BackendOwner, SessionView {
     if (this.phase === Phase.Closed) return;
     const wasReady = this.phase === Phase.Ready;
     this.phase = Phase.Closed;
+    this.runLink = null; // nothing more goes to backends once the session ends
     if (this.authTimer !== null) clearTimeout(this.authTimer);
     this.held = null;
     this.ctx.registry.remove(this);
@@ -1718,6 +1731,7 @@ function discardsAll(sql: string): boolean {
 }
 
 const CATALOG_RETRY_MS = 5_000;
+const EMPTY_BUFFER = Buffer.alloc(0);
 const ADMIN_DATABASE = 'pgproxy';
 /** What the admin console reports at startup (there is no backend behind it). */
 const ADMIN_PARAMS = new Map([
