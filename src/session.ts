@@ -513,7 +513,8 @@ export class Session implements BackendOwner, SessionView {
     const unsupported = [...startup.params.keys()].filter((k) => k.startsWith('_pq_.'));
     if (startup.protocol !== PROTOCOL_3_0 || unsupported.length > 0) this.client.write(negotiateProtocolVersion(unsupported));
     for (const k of unsupported) startup.params.delete(k);
-    this.framer.setMaxFrame(this.ctx.maxMessageBytes);
+    // Until login completes, messages are small (PostgreSQL allows auth tokens up to 65535 bytes).
+    this.framer.setMaxFrame(MAX_AUTH_MESSAGE);
     const user = startup.params.get('user');
     if (!user) {
       this.fatal(new ProxyError(SqlState.InvalidAuthorization, 'no PostgreSQL user name specified in startup packet', 'FATAL'));
@@ -1731,6 +1732,7 @@ function discardsAll(sql: string): boolean {
 }
 
 const CATALOG_RETRY_MS = 5_000;
+const MAX_AUTH_MESSAGE = 65_535 + 5;
 const EMPTY_BUFFER = Buffer.alloc(0);
 const ADMIN_DATABASE = 'pgproxy';
 /** What the admin console reports at startup (there is no backend behind it). */

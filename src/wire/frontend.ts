@@ -33,6 +33,8 @@ export function parseStartup(buf: Buffer, start: number, end: number): StartupPa
     params.set(buf.toString('utf8', i, nameEnd), buf.toString('utf8', nameEnd + 1, valueEnd));
     i = valueEnd + 1;
   }
+  // Like PostgreSQL: a startup packet's list ends with an empty name, which is its last byte.
+  if (protocol >> 16 === 3 && (i !== end - 1 || buf[i] !== 0)) throw new MessageError('invalid startup packet layout: expected terminator as last byte');
   return { protocol, params };
 }
 
