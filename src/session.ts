@@ -74,7 +74,7 @@ const E_COPYEND = 6;
 const INJECTED = 8;
 const KIND = 7;
 
-const CAPTURE = captureSet(BackendCode.ReadyForQuery, BackendCode.ErrorResponse);
+const CAPTURE = captureSet(BackendCode.ReadyForQuery, BackendCode.ErrorResponse, BackendCode.NotificationResponse);
 /** ErrorResponses up to this size are inspected before they are forwarded (all real ones are far smaller). */
 const MAX_ERROR_CAPTURE = 64 * 1024;
 
@@ -250,6 +250,9 @@ class Link implements ReplyHandler {
         if ((head & KIND) !== E_QUERY) while ((this.peek() & KIND) === E_PARSE || (this.peek() & KIND) === E_CLOSE) this.shift();
         // Forwarded (or not) once its severity is known, in onReplyMessage; an oversized one goes as it is.
         return bodyLength > MAX_ERROR_CAPTURE;
+      case BackendCode.NotificationResponse:
+        // Re-sent in onReplyMessage with the session's own pid where the backend put its own.
+        return bodyLength > MAX_ERROR_CAPTURE;
       case BackendCode.CopyInResponse:
       case BackendCode.CopyBothResponse:
         this.copyIn = true;
@@ -275,6 +278,8 @@ class Link implements ReplyHandler {
       this.copyIn = false;
       this.status = body[0]!;
       this.session.onLinkReady(this, (entry & INJECTED) !== 0);
+    } else if (type === BackendCode.NotificationResponse) {
+      this.session.forwardNotification(this, body);
     } else if (type === BackendCode.DataRow) {
       if (this.peek() === (E_LSN | INJECTED)) {
         // One text column: the LSN as 'X/Y'.
@@ -1485,6 +1490,19 @@ export class Session implements BackendOwner, SessionView {
   /** The client has sent this link part of a batch (no Sync yet) and may be waiting for its replies. */
   inOpenBatch(link: Link): boolean {
     return (this.unitOpen && this.cur === link) || this.splitFrom === link;
+  }
+
+  /**
+   * A NotificationResponse carries the notifying backend's pid; clients compare it with their BackendKeyData to
+   * recognise their own NOTIFYs, so the session's own backend pid becomes the pid pgproxy gave the client.
+   */
+  forwardNotification(link: Link, body: Buffer): void {
+    const frame = Buffer.allocUnsafe(body.length + 5);
+    frame[0] = BackendCode.NotificationResponse;
+    frame.writeInt32BE(body.length + 4, 1);
+    body.copy(frame, 5);
+    if (frame.readInt32BE(5) === link.conn.pid) frame.writeInt32BE(this.cancelKey.pid, 5);
+    this.writeClient(frame);
   }
 
   closeAfterProtocolError(): void {

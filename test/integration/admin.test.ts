@@ -284,7 +284,7 @@ describe('admin console: SHOW commands', () => {
 
   it('SHOW STATS: after reads and writes, the standbys count queries and reads, the primary writes', async () => {
     const before = await adminQuery(proxy, 'SHOW STATS');
-    expect(before.columns).toEqual(['node', 'queries', 'reads', 'writes', 'bytes_in', 'bytes_out', 'avg_query_ms']);
+    expect(before.columns).toEqual(['node', 'queries', 'reads', 'writes', 'bytes_in', 'bytes_out', 'avg_query_ms', 'total_query_ms']);
     const table = `adm_stats_${process.pid}`;
     await withProxyClient(proxy, info, async (c) => {
       await c.query(`CREATE TABLE ${table} (id int)`);
