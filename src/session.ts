@@ -862,13 +862,8 @@ export class Session implements BackendOwner, SessionView {
     if (route.begins && route.target !== 'primary' && this.ctx.router.splitTransactions && /repeatable\s+read/i.test(sql)) {
       route = { ...route, target: 'primary', reason: 'repeatable read transaction' };
     }
-    let link: Link | null;
-    try {
-      link = this.linkFor(route, false);
-    } catch (err) {
-      return this.answerError(err as Error, true);
-    }
-    if (link === null) return false;
+    const link = this.pick(route, false, true);
+    if (typeof link === 'boolean') return link;
     this.beforeSend(link, route);
     const setting = settingsOf(sql, classification.statements);
     if (setting !== null) (link.segmentSettings ??= []).push(setting);
@@ -891,13 +886,8 @@ export class Session implements BackendOwner, SessionView {
     const catalog = this.catalogFacts();
     if (catalog === undefined) return false;
     const route = routeClassification(classification, this.ctx.router, this.routing, catalog);
-    let link: Link | null;
-    try {
-      link = this.linkFor(route, this.unitOpen);
-    } catch (err) {
-      return this.answerError(err as Error, false);
-    }
-    if (link === null) return false;
+    const link = this.pick(route, this.unitOpen, false);
+    if (typeof link === 'boolean') return link;
     const setting = settingsOf(msg.sql, classification.statements);
     const stmt: TrackedStatement = { sql: msg.sql, route, parse: Buffer.from(f.buf.subarray(f.start, f.end)), setting };
     this.statements.set(msg.name, stmt);
@@ -920,13 +910,8 @@ export class Session implements BackendOwner, SessionView {
   private onBindOrDescribe(name: string, isBind: boolean): boolean {
     if (this.abortedTx) return this.answerInAbortedTx(null, false);
     const stmt = this.statements.get(name);
-    let link: Link | null;
-    try {
-      link = stmt ? this.linkFor(stmt.route, this.unitOpen) : this.currentOrPrimary();
-    } catch (err) {
-      return this.answerError(err as Error, false);
-    }
-    if (link === null) return false;
+    const link = stmt ? this.pick(stmt.route, this.unitOpen, false) : this.pickCurrent(false);
+    if (typeof link === 'boolean') return link;
     if (stmt) {
       this.beforeSend(link, stmt.route);
       if (link.conn.prepared.get(name) !== stmt.sql) {
@@ -949,13 +934,8 @@ export class Session implements BackendOwner, SessionView {
     const f = this.framer;
     const isStatement = f.buf[f.bodyStart] === 0x53;
     const name = targetName(f.buf, f.bodyStart, f.end);
-    let link: Link | null;
-    try {
-      link = this.currentOrPrimary();
-    } catch (err) {
-      return this.answerError(err as Error, false);
-    }
-    if (link === null) return false;
+    const link = this.pickCurrent(false);
+    if (typeof link === 'boolean') return link;
     if (isStatement) {
       this.statements.delete(name);
       link.conn.prepared.delete(name);
@@ -1013,13 +993,8 @@ export class Session implements BackendOwner, SessionView {
   }
 
   private forwardToCurrent(): boolean {
-    let link: Link | null;
-    try {
-      link = this.currentOrPrimary();
-    } catch (err) {
-      return this.answerError(err as Error, false);
-    }
-    if (link === null) return false;
+    const link = this.pickCurrent(false);
+    if (typeof link === 'boolean') return link;
     this.forward(link);
     link.batchOpen = true;
     this.unitOpen = true;
@@ -1028,13 +1003,8 @@ export class Session implements BackendOwner, SessionView {
 
   private onFunctionCall(): boolean {
     const route: Route = { target: 'primary', reason: 'function call', reads: 0, writes: true, begins: false, pins: null, notUnderstood: 0, ddl: false };
-    let link: Link | null;
-    try {
-      link = this.linkFor(route, false);
-    } catch (err) {
-      return this.answerError(err as Error, true);
-    }
-    if (link === null) return false;
+    const link = this.pick(route, false, true);
+    if (typeof link === 'boolean') return link;
     this.beforeSend(link, route);
     this.forward(link);
     link.expect(E_QUERY);
@@ -1124,6 +1094,27 @@ export class Session implements BackendOwner, SessionView {
   private catalogFailedAt = 0;
 
   // ---------------------------------------------------------------- choosing a link
+
+  /**
+   * The link for work with this route; or, for handleMessage to return, false (wait and re-read the message)
+   * or true (pgproxy answered it with an error already).
+   */
+  private pick(route: Route, withinUnit: boolean, isQuery: boolean): Link | boolean {
+    try {
+      return this.linkFor(route, withinUnit) ?? false;
+    } catch (err) {
+      return this.answerError(err as Error, isQuery);
+    }
+  }
+
+  /** Like pick, for messages that follow the current unit (Execute, Describe of a portal, Close...). */
+  private pickCurrent(isQuery: boolean): Link | boolean {
+    try {
+      return this.currentOrPrimary() ?? false;
+    } catch (err) {
+      return this.answerError(err as Error, isQuery);
+    }
+  }
 
   /** The link for work with this route, or null when the session must wait (then the frame is re-read later). */
   private linkFor(route: Route, withinUnit: boolean): Link | null {
