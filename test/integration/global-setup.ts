@@ -1,6 +1,6 @@
 // Vitest global setup for the integration project: one fresh cluster (primary + 2 standbys)
 // on free ports in a fresh directory, shared by every test file through inject('cluster').
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -9,8 +9,43 @@ import { type ClusterInfo, LocalCluster } from '../../src/devcluster/cluster.js'
 // fine: helpers/cluster.ts only calls vitest's inject() inside functions.
 import { THROWAWAY_SUBDIR } from './helpers/cluster.js';
 
+/** Clusters of earlier runs that were killed before their teardown (their owner process is gone). */
+async function removeAbandonedClusters(): Promise<void> {
+  for (const name of await readdir(os.tmpdir())) {
+    if (!name.startsWith('pgproxy-it-')) continue;
+    const dir = path.join(os.tmpdir(), name);
+    const owner = Number(await readFile(path.join(dir, 'owner.pid'), 'utf8').catch(() => '0'));
+    if (owner > 0 && isAlive(owner)) continue;
+    if (owner === 0) continue; // not ours to judge (no owner recorded)
+    await stopClustersUnder(dir);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Stops the throwaway clusters under a run's directory, then the run's shared cluster. */
+async function stopClustersUnder(dir: string): Promise<void> {
+  const root = path.join(dir, THROWAWAY_SUBDIR);
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    const leftover = await LocalCluster.open(path.join(root, name)).catch(() => null);
+    await leftover?.down({ purge: true }).catch(() => undefined);
+  }
+  const shared = await LocalCluster.open(dir).catch(() => null);
+  await shared?.down({ purge: true }).catch(() => undefined);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  await removeAbandonedClusters();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pgproxy-it-'));
+  await writeFile(path.join(dir, 'owner.pid'), String(process.pid));
   let cluster: LocalCluster;
   try {
     // basePort 0: random free ports away from the default cluster's 15432...
@@ -25,12 +60,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   return async () => {
     try {
-      // Throwaway clusters a test forgot to take down (or could not, because it failed).
-      const root = path.join(dir, THROWAWAY_SUBDIR);
-      for (const name of await readdir(root).catch(() => [] as string[])) {
-        const leftover = await LocalCluster.open(path.join(root, name)).catch(() => null);
-        await leftover?.down({ purge: true }).catch(() => undefined);
-      }
+      // Throwaway clusters a test forgot to take down (or could not, because it failed), then the shared one.
+      await stopClustersUnder(dir);
       await cluster.down({ purge: true });
     } finally {
       await rm(dir, { recursive: true, force: true });
