@@ -45,11 +45,11 @@ function isAlive(pid: number): boolean {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await removeAbandonedClusters();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pgproxy-it-'));
-  await writeFile(path.join(dir, 'owner.pid'), String(process.pid));
   let cluster: LocalCluster;
   try {
     // basePort 0: random free ports away from the default cluster's 15432...
     cluster = await LocalCluster.up({ dir, standbys: 2, basePort: 0 });
+    await writeFile(path.join(dir, 'owner.pid'), String(process.pid));
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
