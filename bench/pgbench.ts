@@ -4,7 +4,7 @@
  */
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { CLOCK_TICKS_PER_SECOND, groupCpuTicks, type ProcessTracker } from './procs.js';
+import { CLOCK_TICKS_PER_SECOND, processTree, treeCpuTicks, treeRssKb, type ProcessTracker } from './procs.js';
 import type { Target } from './targets/target.js';
 
 export type QueryMode = 'simple' | 'extended' | 'prepared';
@@ -53,6 +53,9 @@ export interface PgbenchResult {
   errors: string[];
   /** CPU time the target's own process(es) used per transaction during the run, in µs (null for direct). */
   proxyCpuUsPerTx?: number | null;
+  /** The target's processes at the end of the run (a primary and its workers, say) and their summed RSS in kB. */
+  proxyProcesses?: number | null;
+  proxyRssKb?: number | null;
   /** Set when the target cannot run this workload at all (reported as n/a, not a failure). */
   na?: string;
   timedOut?: boolean;
@@ -95,7 +98,7 @@ export async function runPgbench(o: PgbenchRunOptions): Promise<PgbenchResult> {
   if (na !== null) {
     return { tps: null, avgLatencyMs: null, p99LatencyMs: null, transactions: null, failedTransactions: null, exitCode: null, errors: [], na, command };
   }
-  const cpuBefore = target.pid !== null ? groupCpuTicks(target.pid) : null;
+  const cpuBefore = target.pid !== null ? treeCpuTicks(target.pid) : null;
   const r = await o.tracker.run(`pgbench ${workload.name} @ ${target.id}`, 'pgbench', args, {
     cwd: o.logDir,
     env: { ...process.env, PGPASSWORD: target.password, PGCONNECT_TIMEOUT: '10', PGSSLMODE: 'disable' },
@@ -104,7 +107,9 @@ export async function runPgbench(o: PgbenchRunOptions): Promise<PgbenchResult> {
   });
   if (o.keepLogs) await writeFile(path.join(o.logDir, `${prefix}.out`), `${command}\n\n${r.stdout}\n${r.stderr}`);
   const summary = parseSummary(r.stdout);
-  const cpuTicks = cpuBefore !== null && target.pid !== null ? groupCpuTicks(target.pid) - cpuBefore : null;
+  const cpuTicks = cpuBefore !== null && target.pid !== null ? treeCpuTicks(target.pid) - cpuBefore : null;
+  const proxyProcesses = target.pid !== null ? processTree(target.pid).length : null;
+  const proxyRssKb = target.pid !== null ? treeRssKb(target.pid) : null;
   const proxyCpuUsPerTx =
     cpuTicks !== null && summary.transactions ? (cpuTicks * (1e6 / CLOCK_TICKS_PER_SECOND)) / summary.transactions : null;
   const latencies = await readLatencies(o.logDir, prefix, o.keepLogs);
@@ -113,6 +118,8 @@ export async function runPgbench(o: PgbenchRunOptions): Promise<PgbenchResult> {
     p99LatencyMs: latencies.length > 0 ? percentile(latencies, 0.99) / 1000 : null,
     exitCode: r.code,
     proxyCpuUsPerTx,
+    proxyProcesses,
+    proxyRssKb,
     errors: errorLines(r.stderr),
     ...(r.timedOut ? { timedOut: true } : {}),
     command,

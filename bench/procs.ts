@@ -78,31 +78,82 @@ export function groupMembers(pgid: number): number[] {
   return out;
 }
 
-/**
- * CPU time (user + system, clock ticks) used so far by the live members of process group `pgid`: the proxy
- * process, or pgpool-II's parent and its children.
- */
-export function groupCpuTicks(pgid: number): number {
-  let ticks = 0;
+interface ProcEntry {
+  pid: number;
+  ppid: number;
+  pgrp: number;
+  /** utime + stime, clock ticks. */
+  ticks: number;
+  /** Resident set size in pages (field 24). */
+  rssPages: number;
+}
+
+/** Every live (non-zombie) process's parent, group, CPU time and RSS, from /proc/<pid>/stat. */
+function procTable(): ProcEntry[] {
+  const out: ProcEntry[] = [];
   let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {
-    return 0;
+    return out;
   }
   for (const e of entries) {
     if (!/^\d+$/.test(e)) continue;
     try {
       const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // f[2] = pgrp, f[11] = utime, f[12] = stime (fields 5, 14, 15 of proc(5))
-      if (Number(f[2]) === pgid) ticks += Number(f[11]) + Number(f[12]);
+      // f[0] = state, f[1] = ppid, f[2] = pgrp, f[11] = utime, f[12] = stime, f[21] = rss (fields 3, 4, 5, 14, 15, 24 of proc(5))
+      if (f[0] === 'Z') continue;
+      out.push({ pid: Number(e), ppid: Number(f[1]), pgrp: Number(f[2]), ticks: Number(f[11]) + Number(f[12]), rssPages: Number(f[21]) });
     } catch {
       // gone meanwhile
     }
   }
-  return ticks;
+  return out;
 }
+
+/**
+ * The live processes of a server we started as `root`: root itself, the members of its process group (pgpool-II's
+ * children), and every descendant found by PPID (pgproxy's `workers`, forked by node:cluster into the same group;
+ * the PPID walk also catches any that left it).
+ */
+function treeOf(root: number, table: ProcEntry[]): ProcEntry[] {
+  const children = new Map<number, ProcEntry[]>();
+  for (const p of table) {
+    const list = children.get(p.ppid);
+    if (list) list.push(p);
+    else children.set(p.ppid, [p]);
+  }
+  const picked = new Map<number, ProcEntry>();
+  const visit = (p: ProcEntry): void => {
+    if (picked.has(p.pid)) return;
+    picked.set(p.pid, p);
+    for (const c of children.get(p.pid) ?? []) visit(c);
+  };
+  for (const p of table) if (p.pid === root || p.pgrp === root) visit(p);
+  return [...picked.values()];
+}
+
+/** Pids of the live processes of the server started as `root` (see treeOf). */
+export function processTree(root: number): number[] {
+  return treeOf(root, procTable()).map((p) => p.pid);
+}
+
+/**
+ * CPU time (user + system, clock ticks) used so far by the live processes of the server started as `root`: the
+ * proxy process, pgproxy's primary process and its workers, or pgpool-II's parent and its children.
+ */
+export function treeCpuTicks(root: number): number {
+  return treeOf(root, procTable()).reduce((n, p) => n + p.ticks, 0);
+}
+
+/** Summed RSS (kB) of the live processes of the server started as `root`. */
+export function treeRssKb(root: number): number {
+  return treeOf(root, procTable()).reduce((n, p) => n + p.rssPages, 0) * PAGE_KB;
+}
+
+/** Page size in kB for /proc/<pid>/stat's rss field; 4 kB on x86-64 and most arm64 kernels. */
+const PAGE_KB = 4;
 
 /** Clock ticks per second for /proc times (sysconf(_SC_CLK_TCK)); 100 on Linux in practice. */
 export const CLOCK_TICKS_PER_SECOND = 100;

@@ -2,7 +2,7 @@
 import type { InsertDistribution, SelectDistribution } from './distribution.js';
 import type { MemoryResult } from './memory.js';
 import type { PgbenchResult, Workload } from './pgbench.js';
-import { TARGET_IDS, TARGET_LABELS, type TargetId } from './targets/target.js';
+import { TARGET_IDS, TARGET_LABELS, type TargetId, WORKERS, WORKERS_WORKLOAD } from './targets/target.js';
 
 export interface ClassifyResult {
   cachedNsPerStatement: number;
@@ -119,6 +119,41 @@ export function goals(data: BenchData): Goal[] {
   return out;
 }
 
+/**
+ * pgproxy with `workers: 2` against pgproxy with 1 at `-S -M simple -c 64`: informational, no threshold. The TPS
+ * ratio, then latency, proxy CPU per transaction and RSS (summed over each target's processes) side by side.
+ */
+export function workersComparison(data: BenchData): { name: string; ratio: number | null; detail: string; measured: string } {
+  const name = `workers: ${WORKERS} vs 1 at -S -c 64`;
+  const one = result(data, WORKERS_WORKLOAD, 'pgproxy');
+  const many = result(data, WORKERS_WORKLOAD, 'pgproxy-workers');
+  const r = ratio(tpsOf(many), tpsOf(one));
+  const ran = data.workloads.some((w) => w.workload.name === WORKERS_WORKLOAD);
+  const why = !ran
+    ? `workload ${WORKERS_WORKLOAD} not run`
+    : !many
+      ? `${TARGET_LABELS['pgproxy-workers']} did not run`
+      : !one
+        ? 'pgproxy (1 worker) did not run'
+        : tpsOf(many) === null
+          ? `${TARGET_LABELS['pgproxy-workers']} run failed`
+          : 'pgproxy (1 worker) run failed';
+  if (r === null || !one || !many) return { name, ratio: null, detail: why, measured: `not measured (${why})` };
+  const pair = (f: (x: PgbenchResult) => string): string => `${f(many)} vs ${f(one)}`;
+  const bits = [
+    `${pair((x) => fmtInt(tpsOf(x)!))} TPS`,
+    `avg ${pair((x) => fmt(x.avgLatencyMs, 2))} ms`,
+    `p99 ${pair((x) => fmt(x.p99LatencyMs, 2))} ms`,
+  ];
+  if (many.proxyCpuUsPerTx != null && one.proxyCpuUsPerTx != null) bits.push(`proxy CPU ${pair((x) => fmt(x.proxyCpuUsPerTx, 1))} µs/tx`);
+  if (many.proxyRssKb != null && one.proxyRssKb != null) {
+    bits.push(`RSS ${pair((x) => mb(x.proxyRssKb ?? null))} MB in ${pair((x) => String(x.proxyProcesses ?? '?'))} processes`);
+  }
+  const notes = [failureNote(many) && `${TARGET_LABELS['pgproxy-workers']}: ${failureNote(many)}`, failureNote(one) && `pgproxy: ${failureNote(one)}`].filter(Boolean);
+  const detail = `${bits.join('; ')}${notes.length ? `; ${notes.join('; ')}` : ''}`;
+  return { name, ratio: r, detail, measured: `${r.toFixed(2)}× (${detail})` };
+}
+
 const metText = (m: boolean | null): string => (m === null ? 'not measured' : m ? 'met' : 'NOT met');
 
 // -------------------------------------------------------------------------------------------------
@@ -136,7 +171,8 @@ export function markdown(data: BenchData, svgName: string): string {
   );
   L.push(
     '- "proxy CPU µs/tx" is the CPU time (user + system, from /proc) the proxy\'s own processes used during a run, divided by its transactions: ' +
-      'what the proxy costs per transaction, less sensitive to other load on the machine than TPS.',
+      'what the proxy costs per transaction, less sensitive to other load on the machine than TPS. "Own processes" are the one started and ' +
+      'all its descendants and process-group members (pgpool-II\'s children; with `workers`, pgproxy\'s primary process and its workers).',
   );
   L.push(
     `- Load average (1 min) before the run: ${data.loadAvg.start.toFixed(2)}` +
@@ -162,6 +198,12 @@ export function markdown(data: BenchData, svgName: string): string {
   L.push('| goal | result | measured |', '|---|---|---|');
   for (const g of goals(data)) L.push(`| ${g.name} | ${g.met === null ? 'not measured' : g.met ? '**met**' : '**not met**'} | ${g.measured} |`);
   L.push('');
+  const wc = workersComparison(data);
+  L.push(
+    `Informational, no threshold: **${wc.name}: ${wc.ratio === null ? 'not measured' : `${wc.ratio.toFixed(2)}×`}** ` +
+      `(${wc.ratio === null ? wc.detail : `${TARGET_LABELS['pgproxy-workers']} vs pgproxy: ${wc.detail}`}).`,
+    '',
+  );
 
   if (data.skipped.length > 0) {
     L.push('## Not run', '');
@@ -180,22 +222,25 @@ export function markdown(data: BenchData, svgName: string): string {
     for (const w of data.workloads) {
       const cmd = w.workload.title.replace(/ \(tpcb-like\)$/, '');
       L.push(`### \`${cmd}\`${cmd === w.workload.title ? '' : ' (tpcb-like)'}`, '');
-      L.push('| target | TPS | avg latency ms | p99 latency ms | × pgpool-II | × PgBouncer | transactions | proxy CPU µs/tx | problems |');
-      L.push('|---|---:|---:|---:|---:|---:|---:|---:|---|');
+      // With pgproxy (workers: 2) in this workload, a column of TPS relative to pgproxy with 1 worker.
+      const vsOne = w.results['pgproxy-workers'] !== undefined;
+      L.push(`| target | TPS | avg latency ms | p99 latency ms | × pgpool-II | × PgBouncer |${vsOne ? ' × pgproxy (1 worker) |' : ''} transactions | proxy CPU µs/tx | problems |`);
+      L.push(`|---|---:|---:|---:|---:|---:|${vsOne ? '---:|' : ''}---:|---:|---|`);
       const pool = tpsOf(w.results.pgpool);
       const bouncer = tpsOf(w.results.pgbouncer);
+      const one = tpsOf(w.results.pgproxy);
       for (const id of TARGET_IDS) {
         const r = w.results[id];
         if (!r) continue;
         if (r.na !== undefined) {
-          L.push(`| ${TARGET_LABELS[id]} | n/a | | | | | | | ${r.na} |`);
+          L.push(`| ${TARGET_LABELS[id]} | n/a | | | | |${vsOne ? ' |' : ''} | | ${r.na} |`);
           continue;
         }
         const t = tpsOf(r);
         const problems = [failureNote(r), ...r.errors].filter(Boolean).join('; ').replace(/\|/g, '\\|');
         L.push(
           `| ${TARGET_LABELS[id]} | ${t === null ? '–' : fmtInt(t)} | ${fmt(r.avgLatencyMs, 3)} | ${fmt(r.p99LatencyMs, 3)} | ` +
-            `${fmt(ratio(t, pool))} | ${fmt(ratio(t, bouncer))} | ${r.transactions === null ? '–' : fmtInt(r.transactions)} | ` +
+            `${fmt(ratio(t, pool))} | ${fmt(ratio(t, bouncer))} | ${vsOne ? `${fmt(ratio(t, one))} | ` : ''}${r.transactions === null ? '–' : fmtInt(r.transactions)} | ` +
             `${r.proxyCpuUsPerTx === null || r.proxyCpuUsPerTx === undefined ? '' : fmt(r.proxyCpuUsPerTx, 1)} | ${problems} |`,
         );
       }
@@ -271,6 +316,7 @@ export function markdown(data: BenchData, svgName: string): string {
 const COLORS: Readonly<Record<TargetId, string>> = {
   direct: '#8c8c8c',
   pgproxy: '#2f6fdf',
+  'pgproxy-workers': '#8a5cd6',
   pgpool: '#e8842c',
   pgbouncer: '#3a9a4a',
 };
@@ -292,6 +338,9 @@ export function svg(data: BenchData): string {
   const width = cols * pw + 20;
   const height = top + rows * ph + 10;
   const targets = TARGET_IDS.filter((id) => data.workloads.some((w) => w.results[id] !== undefined));
+  // pgproxy (workers: 2) runs in one workload: a bar there, no "not run" placeholder in the other panels.
+  const panelTargets = (w: WorkloadResults): TargetId[] => targets.filter((id) => id !== 'pgproxy-workers' || w.results[id] !== undefined);
+  const axisLabel = (id: TargetId): string[] => (id === 'pgproxy-workers' ? ['pgproxy', `${WORKERS} workers`] : [TARGET_LABELS[id].replace(' (primary)', '')]);
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="11">`);
   out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
@@ -299,7 +348,7 @@ export function svg(data: BenchData): string {
     `<text x="10" y="20" font-size="15" font-weight="bold">pgbench TPS per target (${data.durationS} s runs, ${esc(data.startedAt.toISOString().slice(0, 10))}; each panel has its own scale)</text>`,
   );
   targets.forEach((id, i) => {
-    const x = 10 + i * 150;
+    const x = 10 + i * 165;
     out.push(`<rect x="${x}" y="32" width="12" height="12" fill="${COLORS[id]}"/>`);
     out.push(`<text x="${x + 17}" y="42">${esc(TARGET_LABELS[id])}</text>`);
   });
@@ -307,15 +356,17 @@ export function svg(data: BenchData): string {
     const px = 10 + (i % cols) * pw;
     const py = top + Math.floor(i / cols) * ph;
     const plotTop = py + 34;
-    const plotBottom = py + ph - 36;
+    const plotBottom = py + ph - 50;
     const plotH = plotBottom - plotTop;
-    const values = targets.map((id) => tpsOf(w.results[id]));
+    const ids = panelTargets(w);
+    const values = ids.map((id) => tpsOf(w.results[id]));
     const max = Math.max(1, ...values.map((v) => v ?? 0));
     out.push(`<g>`);
     out.push(`<text x="${px + pw / 2 - 5}" y="${py + 18}" text-anchor="middle" font-weight="bold">${esc(w.workload.title.replace(/^pgbench /, ''))}</text>`);
     out.push(`<line x1="${px + 20}" y1="${plotBottom}" x2="${px + pw - 30}" y2="${plotBottom}" stroke="#444"/>`);
-    const slot = (pw - 50) / Math.max(1, targets.length);
-    targets.forEach((id, j) => {
+    const slot = (pw - 50) / Math.max(1, ids.length);
+    const axisFont = slot < 55 ? 8.5 : 9.5;
+    ids.forEach((id, j) => {
       const r = w.results[id];
       const v = values[j] ?? null;
       const bx = px + 20 + j * slot + slot * 0.15;
@@ -329,14 +380,20 @@ export function svg(data: BenchData): string {
         out.push(`<rect x="${bx.toFixed(1)}" y="${(plotBottom - h).toFixed(1)}" width="${bw.toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS[id]}"><title>${esc(`${TARGET_LABELS[id]}: ${fmtInt(v)} TPS`)}</title></rect>`);
         out.push(`<text x="${cx}" y="${(plotBottom - h - 4).toFixed(1)}" text-anchor="middle">${shortNumber(v)}</text>`);
       }
-      out.push(`<text x="${cx}" y="${plotBottom + 14}" text-anchor="middle" font-size="9.5">${esc(TARGET_LABELS[id].replace(' (primary)', ''))}</text>`);
+      axisLabel(id).forEach((line, k) => {
+        out.push(`<text x="${cx}" y="${plotBottom + 13 + k * 10}" text-anchor="middle" font-size="${axisFont}">${esc(line)}</text>`);
+      });
     });
     const p = tpsOf(w.results.pgproxy);
     const rel = (['pgpool', 'pgbouncer'] as const)
       .map((id) => ({ id, r: ratio(p, tpsOf(w.results[id])) }))
       .filter((x) => x.r !== null)
       .map((x) => `${x.r!.toFixed(2)}× ${TARGET_LABELS[x.id]}`);
-    if (rel.length > 0) out.push(`<text x="${px + pw / 2 - 5}" y="${plotBottom + 30}" text-anchor="middle" fill="#2f6fdf">pgproxy = ${esc(rel.join(', '))}</text>`);
+    if (rel.length > 0) out.push(`<text x="${px + pw / 2 - 5}" y="${plotBottom + 34}" text-anchor="middle" fill="#2f6fdf">pgproxy = ${esc(rel.join(', '))}</text>`);
+    const wr = ratio(tpsOf(w.results['pgproxy-workers']), p);
+    if (wr !== null) {
+      out.push(`<text x="${px + pw / 2 - 5}" y="${plotBottom + 47}" text-anchor="middle" fill="${COLORS['pgproxy-workers']}">workers: ${WORKERS} = ${wr.toFixed(2)}× workers: 1</text>`);
+    }
     out.push(`</g>`);
   });
   out.push('</svg>');
@@ -396,6 +453,8 @@ export function summary(data: BenchData): string {
   }
   L.push('', 'Targets:');
   for (const g of goals(data)) L.push(`  [${metText(g.met)}] ${g.name.replace(/`/g, '')}: ${g.measured}`);
+  const wc = workersComparison(data);
+  L.push(`  [info] ${wc.name}: ${wc.measured}`);
   if (data.skipped.length > 0) {
     L.push('', 'Not run:');
     for (const s of data.skipped) L.push(`  - ${s.what}: ${s.reason}`);

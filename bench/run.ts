@@ -7,7 +7,7 @@
  * on error and on Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,7 +25,7 @@ import { ensurePackage, versionOf } from './targets/debian.js';
 import { startPgbouncer } from './targets/pgbouncer.js';
 import { startPgpool } from './targets/pgpool.js';
 import { type PgproxyTarget, startPgproxy } from './targets/pgproxy.js';
-import { logTail, TARGET_LABELS, type Target } from './targets/target.js';
+import { logTail, TARGET_LABELS, type Target, WORKERS, WORKERS_WORKLOAD } from './targets/target.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
@@ -58,6 +58,8 @@ interface Run {
   tmp: string | null;
   readonly targets: Target[];
   pgproxy: PgproxyTarget | null;
+  /** pgproxy with `workers: 2`, for WORKERS_WORKLOAD only; stopped right after the workloads. */
+  pgproxyWorkers: PgproxyTarget | null;
 }
 
 function pgproxyVersion(): string {
@@ -137,12 +139,12 @@ async function tryStart(run: Run, label: string, start: () => Promise<Target>): 
     if (err instanceof AbortedError) throw err;
     const msg = (err as Error).message;
     run.data.skipped.push({ what: `target ${label}`, reason: `failed to start: ${msg.replace(/\n/g, ' / ')}` });
-    if (label === 'pgproxy') run.data.problems.push(`pgproxy failed to start: ${msg}`);
+    if (label.startsWith('pgproxy')) run.data.problems.push(`${label} failed to start: ${msg}`);
     return null;
   }
 }
 
-async function startTargets(run: Run): Promise<void> {
+async function startTargets(run: Run, workloads: readonly Workload[]): Promise<void> {
   const { o, want, tracker, data } = run;
   const info = cluster(run).info;
   const tmp = run.tmp as string;
@@ -175,6 +177,25 @@ async function startTargets(run: Run): Promise<void> {
     );
     run.pgproxy = t as PgproxyTarget | null;
   } else skipped('pgproxy');
+
+  const workersLabel = TARGET_LABELS['pgproxy-workers'];
+  if (!want.target('pgproxy-workers')) skipped(workersLabel);
+  else if (!workloads.some((w) => w.name === WORKERS_WORKLOAD)) {
+    data.skipped.push({ what: `target ${workersLabel}`, reason: `it runs in ${WORKERS_WORKLOAD} only, which is not selected` });
+  } else {
+    const t = await tryStart(run, workersLabel, () =>
+      startPgproxy({
+        info,
+        dir: path.join(tmp, 'pgproxy-workers'),
+        tracker,
+        version: data.versions.pgproxy ?? 'unknown',
+        maxPerNode: PGPROXY_POOL_SIZE,
+        workers: WORKERS,
+      }),
+    );
+    run.pgproxyWorkers = t as PgproxyTarget | null;
+    if (t) log(`  ${(t as PgproxyTarget).processes().length} processes (a primary + ${WORKERS} workers)`);
+  }
 
   if (want.target('pgpool')) {
     const avail = await ensurePackage('pgpool2', 'pgpool', 'pgpool2', { noInstall: o.noInstall, tracker, log });
@@ -213,9 +234,26 @@ async function startTargets(run: Run): Promise<void> {
   data.targets = run.targets.map((t) => ({ id: t.id, label: t.label, version: t.version, setup: t.setup }));
 }
 
-function pgproxyAlive(run: Run): boolean {
-  const p = run.pgproxy;
+function pgproxyAlive(run: Run, p: PgproxyTarget | null = run.pgproxy): boolean {
   return p !== null && run.tracker.running().some((r) => r.pid === p.pid);
+}
+
+/** The pgproxy targets (1 worker, 2 workers) are skipped once they have exited; the others always run. */
+function alive(run: Run, t: Target): boolean {
+  if (t.id === 'pgproxy') return pgproxyAlive(run);
+  if (t.id === 'pgproxy-workers') return pgproxyAlive(run, run.pgproxyWorkers);
+  return true;
+}
+
+/** Stop a pgproxy target and record an unclean stop (SIGKILL needed, processes left over) as a problem. */
+async function stopPgproxy(run: Run, p: PgproxyTarget): Promise<void> {
+  const before = p.processes().length;
+  await p.stop();
+  const left = p.processes();
+  const problem = p.stopProblem();
+  if (problem) run.data.problems.push(`${p.label} stop: ${problem}`);
+  if (left.length > 0) run.data.problems.push(`${p.label}: processes ${left.join(', ')} still running after its stop`);
+  if (before > 0) log(`stopped ${p.label}: ${before} process${before === 1 ? '' : 'es'}, ${left.length} left${problem ? ` (${problem})` : ''}`);
 }
 
 /** Per workload, every target in turn (order alternating between workloads), same duration for each. */
@@ -227,7 +265,11 @@ async function runWorkloads(run: Run, workloads: readonly Workload[]): Promise<v
   await mkdir(logDir, { recursive: true });
   let runNo = 0;
   for (const [wi, w] of workloads.entries()) {
-    const live = run.targets.filter((t) => t.id !== 'pgproxy' || pgproxyAlive(run));
+    const live = run.targets.filter((t) => (t.workloads === undefined || t.workloads.includes(w.name)) && alive(run, t));
+    if (live.length === 0) {
+      data.skipped.push({ what: `workload ${w.name}`, reason: 'no selected target runs it' });
+      continue;
+    }
     const order = wi % 2 === 0 ? live : [...live].reverse();
     const wr: WorkloadResults = { workload: w, order: order.map((t) => t.id), results: {} };
     data.workloads.push(wr);
@@ -240,7 +282,7 @@ async function runWorkloads(run: Run, workloads: readonly Workload[]): Promise<v
       }
       const r = await runPgbench({ tracker, target: t, workload: w, durationS: o.durationS, logDir, keepLogs: o.keep, tag: `${++runNo}_${w.name}_${t.id}` });
       wr.results[t.id] = r;
-      const name = t.label.padEnd(17);
+      const name = t.label.padEnd(20);
       if (r.na !== undefined) {
         log(`  ${name} n/a: ${r.na}`);
         data.skipped.push({ what: `${w.title} on ${t.label}`, reason: `n/a: ${r.na}` });
@@ -260,9 +302,8 @@ async function runWorkloads(run: Run, workloads: readonly Workload[]): Promise<v
           (bad ? `  FAILED: ${detail.join('; ')}` : ''),
       );
       if (bad) data.problems.push(`${w.title} through ${t.label}: ${detail.join('; ')}`);
-      if (t.id === 'pgproxy' && !pgproxyAlive(run)) {
-        data.problems.push(`pgproxy exited during ${w.title}: ${await logTail(run.pgproxy!.logFile, 10)}`);
-      }
+      const p = t.id === 'pgproxy' ? run.pgproxy : t.id === 'pgproxy-workers' ? run.pgproxyWorkers : null;
+      if (p && !pgproxyAlive(run, p)) data.problems.push(`${p.label} exited during ${w.title}: ${await logTail(p.logFile, 10)}`);
     }
   }
 }
@@ -319,6 +360,12 @@ async function runMemory(run: Run): Promise<void> {
   }
 }
 
+/**
+ * What pgproxy logs at warn when we stop it (SIGTERM: graceful shutdown; with workers, the primary process too):
+ * expected, not problems. The memory run's log is read after its proxy was stopped.
+ */
+const SHUTDOWN_MESSAGES = new Set(['shutting down: no new clients; waiting for transactions in flight', 'stopped', 'shutting down the workers']);
+
 /** Distinct warn/error messages from a pgproxy log (pino JSON lines, or anything else it printed), with counts. */
 async function proxyLogProblems(file: string, who: string): Promise<string[]> {
   let text: string;
@@ -333,7 +380,7 @@ async function proxyLogProblems(file: string, who: string): Promise<string[]> {
     let msg = line.trim();
     try {
       const j = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } };
-      if ((j.level ?? 0) < 40) continue;
+      if ((j.level ?? 0) < 40 || (j.level === 40 && SHUTDOWN_MESSAGES.has(j.msg ?? ''))) continue;
       msg = `${j.level === 40 ? 'warn' : j.level === 50 ? 'error' : 'fatal'}: ${j.msg ?? ''}${j.err?.message ? ` (${j.err.message})` : ''}`;
     } catch {
       // not JSON (a crash trace): keep the line
@@ -355,6 +402,36 @@ async function cleanup(run: Run): Promise<void> {
   if (run.tmp && !run.o.keep) await rm(run.tmp, { recursive: true, force: true }).catch(() => undefined);
   const left = run.tracker.running();
   if (left.length > 0) process.stderr.write(`still running after cleanup: ${left.map((p) => `${p.name} (${p.pid})`).join(', ')}\n`);
+  // Anything else started from the working directory (pgproxy's workers, pgpool-II's children, the servers).
+  const stray = run.tmp ? processesUsing(run.tmp) : [];
+  if (stray.length > 0) {
+    const what = stray.map((p) => `${p.pid} ${p.cmd}`).join('; ');
+    process.stderr.write(`processes still running from ${run.tmp} after cleanup: ${what}\n`);
+    run.data.problems.push(`processes still running after cleanup: ${what}`);
+  }
+}
+
+/** Live processes whose command line mentions `dir` (the benchmark's own temp dir). */
+function processesUsing(dir: string): { pid: number; cmd: string }[] {
+  const out: { pid: number; cmd: string }[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${e}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
+      if (!cmd.includes(dir)) continue;
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      if (!stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) out.push({ pid: Number(e), cmd: cmd.slice(0, 160) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 /** Ctrl-C once: abort and clean up; three times: kill what we started and exit at once. */
@@ -403,6 +480,7 @@ async function main(argv: string[]): Promise<number> {
     tmp: null,
     targets: [],
     pgproxy: null,
+    pgproxyWorkers: null,
     data: {
       startedAt,
       finishedAt: startedAt,
@@ -438,13 +516,22 @@ async function main(argv: string[]): Promise<number> {
     for (const w of WORKLOADS) if (!workloads.includes(w)) data.skipped.push({ what: `workload ${w.name}`, reason: 'skipped (--only/--skip)' });
     if (workloads.length > 0 || want.section('distribution') || want.section('memory')) {
       await prepareCluster(run, workloads.length > 0);
-      if (workloads.length > 0 || want.section('distribution')) await startTargets(run);
+      if (workloads.length > 0 || want.section('distribution')) await startTargets(run, workloads);
       await runWorkloads(run, workloads);
+      // pgproxy with workers is not used after the workloads: stop it now (and check that all its processes went).
+      if (run.pgproxyWorkers) {
+        data.problems.push(...(await proxyLogProblems(run.pgproxyWorkers.logFile, `${run.pgproxyWorkers.label} (workloads)`)));
+        await stopPgproxy(run, run.pgproxyWorkers);
+      }
       if (want.section('distribution')) await runDistribution(run);
       else data.skipped.push({ what: 'distribution', reason: 'skipped (--only/--skip)' });
       if (run.pgproxy) data.problems.push(...(await proxyLogProblems(run.pgproxy.logFile, 'pgproxy (workloads and distribution)')));
       // The comparison targets are done; stop them before measuring memory.
-      for (const t of [...run.targets].reverse()) await t.stop();
+      for (const t of [...run.targets].reverse()) {
+        if (t === run.pgproxyWorkers) continue; // stopped above
+        if (t === run.pgproxy) await stopPgproxy(run, run.pgproxy);
+        else await t.stop();
+      }
       if (want.section('memory')) await runMemory(run);
       else data.skipped.push({ what: 'memory', reason: 'skipped (--only/--skip)' });
     }

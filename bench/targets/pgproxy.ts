@@ -2,9 +2,10 @@
  * pgproxy as its own process (never in the benchmark's event loop): a YAML config generated from the local
  * cluster (weights 0/1/1), `node dist/src/cli/main.js start --config FILE` under a raised open-files limit.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { ConfigInput } from '../../src/config/load.js';
@@ -12,7 +13,7 @@ import type { ClusterInfo } from '../../src/devcluster/cluster.js';
 import { findFreePorts } from '../../src/devcluster/ports.js';
 import { proxyConfigForCluster } from '../../src/devcluster/proxy-config.js';
 import type { ProcessTracker } from '../procs.js';
-import { logTail, type Target, waitForPoolNodes, waitForPort } from './target.js';
+import { logTail, type Target, TARGET_LABELS, WORKERS_WORKLOAD, waitForPoolNodes, waitForPort } from './target.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -26,6 +27,15 @@ export interface PgproxyTarget extends Target {
   readonly logFile: string;
   /** The proxy's soft open-files limit as the kernel reports it (/proc/PID/limits). */
   readonly maxOpenFiles: number | null;
+  /** Its `workers` setting (1: a single process). */
+  readonly workers: number;
+  /**
+   * Pids of the live processes running `main.js start --config` with this target's config file: the proxy, or
+   * the primary process and its workers (also any worker that outlived its primary).
+   */
+  processes(): number[];
+  /** After stop(): why it was not a clean stop (SIGKILL needed, processes left over), or null. */
+  stopProblem(): string | null;
 }
 
 export interface PgproxyOptions {
@@ -37,6 +47,11 @@ export interface PgproxyOptions {
   /** pool.max_per_node; see run.ts for why the benchmark raises it. */
   maxPerNode?: number;
   maxClients?: number;
+  /**
+   * `workers: N` (node:cluster: a primary process and N workers on one port). Absent: the key is left out
+   * (1 process), and the target is the plain 'pgproxy'; set: the 'pgproxy-workers' target, run in WORKERS_WORKLOAD only.
+   */
+  workers?: number;
 }
 
 export async function startPgproxy(opts: PgproxyOptions): Promise<PgproxyTarget> {
@@ -45,6 +60,7 @@ export async function startPgproxy(opts: PgproxyOptions): Promise<PgproxyTarget>
   if (port === undefined) throw new Error('no free port for pgproxy');
   const overrides: ConfigInput = {
     log: { level: 'warn' },
+    ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
     ...(opts.maxPerNode !== undefined ? { pool: { max_per_node: opts.maxPerNode } } : {}),
     ...(opts.maxClients !== undefined ? { listen: { max_clients: opts.maxClients } } : {}),
   };
@@ -52,6 +68,7 @@ export async function startPgproxy(opts: PgproxyOptions): Promise<PgproxyTarget>
   // depend on what else the schema grows.
   const config = proxyConfigForCluster(opts.info, { listenPort: port, overrides });
   const yamlDoc = {
+    ...(opts.workers !== undefined ? { workers: config.workers } : {}),
     listen: { host: config.listen.host, port: config.listen.port, max_clients: config.listen.max_clients },
     backends: config.backends.map((b) => ({ name: b.name, host: b.host, port: b.port, weight: b.weight })),
     auth: { method: config.auth.method, users: config.auth.users.map((u) => ({ name: u.name, password: u.password })) },
@@ -76,28 +93,108 @@ export async function startPgproxy(opts: PgproxyOptions): Promise<PgproxyTarget>
   const app = opts.info.users.app;
   const conn = { host: config.listen.host, port, user: app.name, password: app.password, database: opts.info.database };
   const exited = (): boolean => proc.exit !== null;
+  const workers = config.workers;
+  const processes = (): number[] => processesWithConfig(configFile);
+  let started = 0;
   try {
     await waitForPort(conn.host, port, { timeoutMs: 30_000, exited, tracker: opts.tracker });
     await waitForPoolNodes(conn, opts.info.nodes.length, { timeoutMs: 30_000, exited, tracker: opts.tracker });
+    if (workers > 1) {
+      // The primary process accepts as soon as one worker listens: wait for all of them, then a few more logins.
+      const deadline = Date.now() + 30_000;
+      while ((started = processes().length) < workers + 1) {
+        opts.tracker.check();
+        if (exited()) throw new Error('the process exited');
+        if (Date.now() > deadline) throw new Error(`${started} processes after 30 s, expected a primary + ${workers} workers`);
+        await sleep(100);
+      }
+      for (let i = 0; i < 2 * workers; i++) await waitForPoolNodes(conn, opts.info.nodes.length, { timeoutMs: 30_000, exited, tracker: opts.tracker });
+    } else started = processes().length;
   } catch (err) {
     await opts.tracker.stop(proc, 'SIGTERM', 3_000);
+    for (const pid of processes()) kill(pid, 'SIGKILL');
     throw new Error(`pgproxy did not start: ${(err as Error).message}\n${await logTail(logFile)}`);
   }
 
+  let stopProblem: string | null = null;
+  let stopping: Promise<void> | null = null;
+  /**
+   * SIGTERM to the process we started (with workers, the primary, which stops the workers and exits after them);
+   * SIGKILL after 10 s. Then nothing running this config may remain.
+   */
+  const stop = async (): Promise<void> => {
+    const pids = processes();
+    await opts.tracker.stop(proc, 'SIGTERM', 10_000);
+    const bits: string[] = [];
+    if (proc.exit?.signal === 'SIGKILL') bits.push('did not exit within 10 s of SIGTERM (killed)');
+    let left = processes();
+    for (let i = 0; i < 30 && left.length > 0; i++) {
+      await sleep(100);
+      left = processes();
+    }
+    if (left.length > 0) {
+      bits.push(`${left.length} of its processes still ran after the stop (pids ${left.join(', ')}; killed)`);
+      for (const pid of left) kill(pid, 'SIGKILL');
+    }
+    stopProblem = bits.length > 0 ? `${bits.join('; ')}; it had ${pids.length} processes` : null;
+  };
+
+  const id = opts.workers !== undefined ? 'pgproxy-workers' : 'pgproxy';
   return {
-    id: 'pgproxy',
-    label: 'pgproxy',
+    id,
+    label: TARGET_LABELS[id],
     ...conn,
     pid: proc.pid,
     version: opts.version,
     setup:
-      `weights 0/1/1, load_balance session, auth md5, pool.max_per_node ${config.pool.max_per_node}, ` +
-      `listen.max_clients ${config.listen.max_clients}, health check every ${config.health_check.period_ms} ms as ${config.health_check.user}, log level warn`,
+      (opts.workers !== undefined
+        ? `workers: ${workers} (node:cluster: ${started} processes after start, a primary process running the health checks + ${workers} workers ` +
+          `serving one port), run in ${WORKERS_WORKLOAD} only; otherwise as pgproxy: `
+        : '') +
+      `weights 0/1/1, load_balance session, auth md5, pool.max_per_node ${config.pool.max_per_node}` +
+      (workers > 1 ? ' (per worker)' : '') +
+      `, listen.max_clients ${config.listen.max_clients}, health check every ${config.health_check.period_ms} ms as ${config.health_check.user}, log level warn`,
+    ...(opts.workers !== undefined ? { workloads: [WORKERS_WORKLOAD] } : {}),
     logFile,
     maxOpenFiles: readNofile(proc.pid),
+    workers,
+    processes,
+    stopProblem: () => stopProblem,
     unsupportedMode: () => null,
-    stop: () => opts.tracker.stop(proc, 'SIGTERM', 10_000),
+    stop: () => (stopping ??= stop()),
   };
+}
+
+function kill(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // gone
+  }
+}
+
+/** Live processes whose command line is `... main.js start --config <configFile>` (the file is unique to one target). */
+function processesWithConfig(configFile: string): number[] {
+  const out: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const args = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+      if (!args.includes(CLI) || !args.includes('start') || args[args.indexOf('--config') + 1] !== configFile) continue;
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      out.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 /**

@@ -6,13 +6,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { ProcessTracker } from '../procs.js';
 
-export type TargetId = 'direct' | 'pgproxy' | 'pgpool' | 'pgbouncer';
+export type TargetId = 'direct' | 'pgproxy' | 'pgproxy-workers' | 'pgpool' | 'pgbouncer';
 
-export const TARGET_IDS: readonly TargetId[] = ['direct', 'pgproxy', 'pgpool', 'pgbouncer'];
+export const TARGET_IDS: readonly TargetId[] = ['direct', 'pgproxy', 'pgproxy-workers', 'pgpool', 'pgbouncer'];
+
+/** pgproxy with `workers: 2` runs only in this workload (the project's `-S -c 64` measurement), next to pgproxy with 1. */
+export const WORKERS_WORKLOAD = 'select-simple-c64';
+export const WORKERS = 2;
 
 export const TARGET_LABELS: Readonly<Record<TargetId, string>> = {
   direct: 'direct (primary)',
   pgproxy: 'pgproxy',
+  'pgproxy-workers': `pgproxy (workers: ${WORKERS})`,
   pgpool: 'pgpool-II',
   pgbouncer: 'PgBouncer',
 };
@@ -31,6 +36,8 @@ export interface Target {
   readonly version: string;
   /** One line describing how it is set up, for the report. */
   readonly setup: string;
+  /** Names of the only workloads it runs in; every workload when absent. */
+  readonly workloads?: readonly string[];
   /** Reason a pgbench query mode cannot work on this target (reported as n/a), or null. */
   unsupportedMode(mode: 'simple' | 'extended' | 'prepared'): string | null;
   stop(): Promise<void>;
