@@ -240,8 +240,11 @@ describe('createMetricsRegistry', () => {
     expect(value('pgproxy_node_detached', { node: 'node1' })).toBe(0);
     expect(value('pgproxy_node_weight', { node: 'node1' })).toBe(1);
     expect(value('pgproxy_paused')).toBe(0);
-    // Node's default process metrics, with our prefix.
-    expect(value('pgproxy_process_cpu_user_seconds_total')).toBeGreaterThan(0);
+    // Node's default process metrics, with our prefix (prom-client counts CPU from the registry's creation,
+    // so right after it the counter may still read 0).
+    expect(type.get('pgproxy_process_cpu_user_seconds_total')).toBe('counter');
+    expect(value('pgproxy_process_cpu_user_seconds_total')).toBeGreaterThanOrEqual(0);
+    expect(value('pgproxy_nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
     expect(type.get('pgproxy_nodejs_heap_size_used_bytes')).toBe('gauge');
 
     // Read at scrape time: later changes show on the next scrape.
