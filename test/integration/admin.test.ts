@@ -10,11 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMetricsServer, type MetricsServer } from '../../src/admin/http.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import type { ClusterInfo } from '../../src/devcluster/cluster.js';
-import { proxyConfigForCluster } from '../../src/devcluster/proxy-config.js';
 import { startProxy, type RunningProxy } from '../../src/server.js';
 import { sharedCluster } from './helpers/cluster.js';
 import { endAll, mapLimit, seenError, tally, withDeadline } from './helpers/load.js';
 import { eventually, proxyClient, run, sleep, startTestProxy, withProxyClient } from './helpers/proxy.js';
+import { clusterYaml } from './helpers/config-file.js';
 
 const info = sharedCluster();
 const ADMIN_DB = 'pgproxy';
@@ -590,42 +590,9 @@ describe('HTTP: /metrics, /health, /ready', () => {
 
 // ------------------------------------------------------------------------------------------------ RELOAD and SHUTDOWN
 
-/** pgproxy.yaml text for the shared cluster, as a file would hold it; returns the line of each marked key too. */
+/** The shared cluster's pgproxy.yaml for these tests (see helpers/config-file.ts). */
 function yamlFor(cluster: ClusterInfo, opts: { weights: [number, number, number]; extraRoutingLine?: string; breakSyntax?: boolean }): { text: string; lineOf: (needle: string) => number } {
-  const base = proxyConfigForCluster(cluster, { listenPort: 0 });
-  const lines = [
-    '# written by admin.test.ts',
-    'listen:',
-    '  host: 127.0.0.1',
-    '  port: 0',
-    'backends:',
-    ...base.backends.flatMap((b, i) => [`  - name: ${b.name}`, `    host: ${b.host}`, `    port: ${b.port}`, `    weight: ${opts.weights[i]}`]),
-    'auth:',
-    '  users:',
-    ...base.auth.users.flatMap((u) => [`    - name: ${u.name}`, `      password: ${JSON.stringify(u.password)}`]),
-    'routing:',
-    '  load_balance: statement',
-    ...(opts.extraRoutingLine ? [`  ${opts.extraRoutingLine}`] : []),
-    'health_check:',
-    `  user: ${base.health_check.user}`,
-    `  password: ${JSON.stringify(base.health_check.password)}`,
-    '  period_ms: 300',
-    '  timeout_ms: 1000',
-    '  retry_delay_ms: 200',
-    ...(opts.breakSyntax ? ['  database: [postgres'] : []),
-    'admin:',
-    '  users: [app]',
-    'log:',
-    '  level: silent',
-  ];
-  return {
-    text: lines.join('\n') + '\n',
-    lineOf: (needle) => {
-      const i = lines.findIndex((l) => l.includes(needle));
-      if (i < 0) throw new Error(`no line with ${needle}`);
-      return i + 1;
-    },
-  };
+  return clusterYaml(cluster, { ...opts, tail: ['admin:', '  users: [app]'], logLevel: 'silent' });
 }
 
 describe('admin console: RELOAD from a configuration file, and SHUTDOWN', () => {

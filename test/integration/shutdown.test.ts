@@ -9,11 +9,11 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterInfo } from '../../src/devcluster/cluster.js';
-import { proxyConfigForCluster } from '../../src/devcluster/proxy-config.js';
 import { md5PasswordHash } from '../../src/wire/auth/md5.js';
 import { connectNode, sharedCluster, sharedClusterHandle } from './helpers/cluster.js';
 import { seenError, tally, withDeadline, type SeenError } from './helpers/load.js';
 import { eventually, run, sleep, startTestProxy } from './helpers/proxy.js';
+import { clusterYaml } from './helpers/config-file.js';
 
 const info = sharedCluster();
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -133,42 +133,9 @@ function destroy(c: pg.Client): void {
   (c as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
 }
 
-/** pgproxy.yaml for the shared cluster, written line by line so that tests know the line of each key. */
+/** The shared cluster's pgproxy.yaml for these tests (see helpers/config-file.ts). */
 function yamlFor(cluster: ClusterInfo, opts: { weights: [number, number, number]; shutdownMs?: number; extraRoutingLine?: string; breakSyntax?: boolean }): { text: string; lineOf: (needle: string) => number } {
-  const base = proxyConfigForCluster(cluster, { listenPort: 0 });
-  const lines = [
-    '# written by shutdown.test.ts',
-    'listen:',
-    '  host: 127.0.0.1',
-    '  port: 0',
-    'backends:',
-    ...base.backends.flatMap((b, i) => [`  - name: ${b.name}`, `    host: ${b.host}`, `    port: ${b.port}`, `    weight: ${opts.weights[i]}`]),
-    'auth:',
-    '  users:',
-    ...base.auth.users.flatMap((u) => [`    - name: ${u.name}`, `      password: ${JSON.stringify(u.password)}`]),
-    'routing:',
-    '  load_balance: statement',
-    ...(opts.extraRoutingLine ? [`  ${opts.extraRoutingLine}`] : []),
-    'health_check:',
-    `  user: ${base.health_check.user}`,
-    `  password: ${JSON.stringify(base.health_check.password)}`,
-    '  period_ms: 300',
-    '  timeout_ms: 1000',
-    '  retry_delay_ms: 200',
-    ...(opts.breakSyntax ? ['  database: [postgres'] : []),
-    'shutdown:',
-    `  timeout_ms: ${opts.shutdownMs ?? 15_000}`,
-    'log:',
-    '  level: info',
-  ];
-  return {
-    text: lines.join('\n') + '\n',
-    lineOf: (needle) => {
-      const i = lines.findIndex((l) => l.includes(needle));
-      if (i < 0) throw new Error(`no line with ${needle}`);
-      return i + 1;
-    },
-  };
+  return clusterYaml(cluster, { ...opts, tail: ['shutdown:', `  timeout_ms: ${opts.shutdownMs ?? 15_000}`], logLevel: 'info' });
 }
 
 let fileSeq = 0;
