@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FrameError, Framer } from '../../src/wire/framer.js';
+import { prng } from '../prng.js';
 
 // Framer tests in the manner of pg-protocol's inbound-parser tests: the same byte stream is cut every way we can
 // think of (one chunk, every two-chunk split, one byte per chunk, seeded random cuts) and must always give back
@@ -12,17 +13,6 @@ interface Frame {
 
 const MAX = 1 << 22;
 
-/** mulberry32: small seeded PRNG so that a failing chunking can be reproduced. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBytes(rand: () => number, n: number): Buffer {
   const b = Buffer.allocUnsafe(n);

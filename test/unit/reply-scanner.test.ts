@@ -15,6 +15,7 @@ import {
   textColumn,
 } from '../../src/wire/backend.js';
 import { captureSet, ReplyScanner, type ReplyHandler } from '../../src/wire/reply-scanner.js';
+import { prng } from '../prng.js';
 
 const Z = 0x5a;
 const E = 0x45;
@@ -22,17 +23,6 @@ const S = 0x53;
 const D = 0x44;
 const PARSE_DONE = 0x31;
 
-/** mulberry32: small seeded PRNG so that a failing chunking can be reproduced. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A DataRow with one column of `n` bytes (text format), filled from the PRNG. */
 function dataRow(rand: () => number, n: number): Buffer {

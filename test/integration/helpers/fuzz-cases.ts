@@ -1,6 +1,7 @@
 // Malformed protocol input for the fuzz test: a seeded generator of cases, each made of the protocol state to
 // reach first and the bytes to send there. No randomness outside the seeded PRNG, so a failing seed replays.
 import { frame, serialize } from './proto-client.js';
+export { prng } from '../../prng.js';
 
 /** Where the junk is sent. */
 export type FuzzState = 'startup' | 'auth' | 'auth-scram' | 'idle' | 'batch' | 'copy';
@@ -24,17 +25,6 @@ export interface FuzzCase {
   then?: Buffer;
 }
 
-/** mulberry32: small, fast, good enough to pick cases. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rng = () => number;
 
