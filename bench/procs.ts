@@ -55,30 +55,7 @@ export interface CommandResult {
 /** Cap on output kept in memory per process; pgbench and apt-get print far less. */
 const MAX_OUTPUT = 4 * 1024 * 1024;
 
-/** Pids whose process group is `pgid` (from /proc/<pid>/stat field 5). */
-export function groupMembers(pgid: number): number[] {
-  const out: number[] = [];
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // fields[0] = state, [1] = ppid, [2] = pgrp
-      if (fields[0] !== 'Z' && Number(fields[2]) === pgid) out.push(Number(e));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-interface ProcEntry {
+export interface ProcEntry {
   pid: number;
   ppid: number;
   pgrp: number;
@@ -89,7 +66,7 @@ interface ProcEntry {
 }
 
 /** Every live (non-zombie) process's parent, group, CPU time and RSS, from /proc/<pid>/stat. */
-function procTable(): ProcEntry[] {
+export function procTable(): ProcEntry[] {
   const out: ProcEntry[] = [];
   let entries: string[];
   try {
@@ -275,4 +252,11 @@ export class ProcessTracker {
   running(): { name: string; pid: number }[] {
     return [...this.live].map((t) => ({ name: t.name, pid: t.pid }));
   }
+}
+
+/** Pids whose process group is `pgid`. */
+export function groupMembers(pgid: number): number[] {
+  return procTable()
+    .filter((p) => p.pgrp === pgid)
+    .map((p) => p.pid);
 }

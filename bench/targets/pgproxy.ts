@@ -2,7 +2,7 @@
  * pgproxy as its own process (never in the benchmark's event loop): a YAML config generated from the local
  * cluster (weights 0/1/1), `node dist/src/cli/main.js start --config FILE` under a raised open-files limit.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,7 +12,7 @@ import type { ConfigInput } from '../../src/config/load.js';
 import type { ClusterInfo } from '../../src/devcluster/cluster.js';
 import { findFreePorts } from '../../src/devcluster/ports.js';
 import { proxyConfigForCluster } from '../../src/devcluster/proxy-config.js';
-import type { ProcessTracker } from '../procs.js';
+import { procTable, type ProcessTracker } from '../procs.js';
 import { logTail, type Target, TARGET_LABELS, WORKERS_WORKLOAD, waitForPoolNodes, waitForPort } from './target.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -175,26 +175,16 @@ function kill(pid: number, sig: NodeJS.Signals): void {
 
 /** Live processes whose command line is `... main.js start --config <configFile>` (the file is unique to one target). */
 function processesWithConfig(configFile: string): number[] {
-  const out: number[] = [];
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const args = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
-      if (!args.includes(CLI) || !args.includes('start') || args[args.indexOf('--config') + 1] !== configFile) continue;
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
-      out.push(Number(e));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
+  return procTable()
+    .map((p) => p.pid)
+    .filter((pid) => {
+      try {
+        const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return args.includes(CLI) && args.includes('start') && args[args.indexOf('--config') + 1] === configFile;
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
 }
 
 /**
