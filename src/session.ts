@@ -868,7 +868,7 @@ export class Session implements BackendOwner, SessionView {
     const setting = settingsOf(sql, classification.statements);
     if (setting !== null) (link.segmentSettings ??= []).push(setting);
     if (route.ddl) link.segmentDdl = true;
-    if (classification.statements.some((st) => st.tx?.op === 'rollback' || st.tx?.op === 'rollback_to')) link.segmentRollback = true;
+    if (route.rollsBack) link.segmentRollback = true;
     if (this.ctx.router.splitTransactions) this.trackSplit(sql, classification.statements, route, link);
     this.forward(link);
     link.expect(E_QUERY);
@@ -1002,7 +1002,7 @@ export class Session implements BackendOwner, SessionView {
   }
 
   private onFunctionCall(): boolean {
-    const route: Route = { target: 'primary', reason: 'function call', reads: 0, writes: true, begins: false, pins: null, notUnderstood: 0, ddl: false };
+    const route: Route = { target: 'primary', reason: 'function call', reads: 0, writes: true, begins: false, pins: null, notUnderstood: 0, ddl: false, rollsBack: false };
     const link = this.pick(route, false, true);
     if (typeof link === 'boolean') return link;
     this.beforeSend(link, route);

@@ -24,6 +24,8 @@ export interface Route {
   notUnderstood: number;
   /** The unit changes the schema (the catalog facts cached for its database are stale afterwards). */
   ddl: boolean;
+  /** The unit rolls back (ROLLBACK, or ROLLBACK TO a savepoint). */
+  rollsBack: boolean;
 }
 
 export interface CompiledRedirect {
@@ -163,6 +165,7 @@ export function routeClassification(c: Classification, rules: RouterRules, sessi
   let pins: string | null = null;
   let notUnderstood = 0;
   let ddl = false;
+  let rollsBack = false;
   for (const f of c.statements) {
     if (f.kind === 'empty') continue;
     const r = primaryReason(f, rules, session, catalog);
@@ -171,6 +174,7 @@ export function routeClassification(c: Classification, rules: RouterRules, sessi
     else if (f.kind === 'write' || f.kind === 'ddl' || f.kind === 'utility' || f.kind === 'unknown') writes = true;
     if (f.tx !== null) {
       if (f.tx.op === 'begin') begins = true;
+      else if (f.tx.op === 'rollback' || f.tx.op === 'rollback_to') rollsBack = true;
       else if (f.tx.op === 'commit' || f.tx.op === 'commit_prepared') writes = true;
     }
     if (!f.understood) notUnderstood++;
@@ -178,7 +182,7 @@ export function routeClassification(c: Classification, rules: RouterRules, sessi
     pins ??= pinReason(f);
   }
   const target: RouteTarget = reason !== null ? 'primary' : reads === 0 && !begins ? 'any' : 'read';
-  return { target, reason: reason ?? '', reads, writes, begins, pins, notUnderstood, ddl };
+  return { target, reason: reason ?? '', reads, writes, begins, pins, notUnderstood, ddl, rollsBack };
 }
 
 /** The first redirect rule matching a session decides where its reads go (pgpool's *_redirect_preference_list). */
