@@ -4,14 +4,14 @@
  */
 import { randomInt } from 'node:crypto';
 import type { SecureContext } from 'node:tls';
-import type { Histogram } from './admin/histogram.js';
+import type { Histogram } from './lib/histogram.js';
 import type { AuthQuery } from './pool/auth-query.js';
 import type { CompiledHbaRule } from './wire/auth/hba.js';
 import type { FailureLimiter } from './wire/auth/limiter.js';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import type { PoolManager } from './pool/manager.js';
-import type { Topology } from './pool/topology.js';
+import type { Topology } from './nodes/topology.js';
 import type { LagLimits } from './router/balancer.js';
 import type { CatalogCache } from './router/catalog.js';
 import type { RouterRules } from './router/policy.js';

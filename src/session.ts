@@ -14,7 +14,7 @@ import { serialize } from 'pg-protocol';
 import { isShowPoolNodes, poolNodesResult } from './admin/pool-nodes.js';
 import { BackendError, NodeConnectionError, ProxyError, isNodeUnavailableState } from './errors.js';
 import type { BackendConnection, BackendOwner } from './pool/backend.js';
-import { parseLsn, type NodeState } from './pool/topology.js';
+import { parseLsn, type NodeState } from './nodes/topology.js';
 import type { ClientInfo, ProxyContext, SessionView } from './context.js';
 import { canRead, pickReadNode, readable, type LagLimits } from './router/balancer.js';
 import { classify, type StatementFacts } from './router/classify.js';

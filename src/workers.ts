@@ -11,8 +11,8 @@ import { localAdminTable, type AdminTable } from './admin/console.js';
 import { createMetricsRegistry } from './admin/metrics.js';
 import { loadConfigFile } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { HealthChecker } from './pool/health.js';
-import { applySnapshot, snapshotOf, Topology, type NodeSnapshot } from './pool/topology.js';
+import { HealthChecker } from './nodes/health.js';
+import { applySnapshot, snapshotOf, Topology, type NodeSnapshot } from './nodes/topology.js';
 import { healthSettingsOf, startProxy, type RunningProxy } from './server.js';
 import { workerOfPid } from './context.js';
 

@@ -7,8 +7,8 @@
  */
 import { collectDefaultMetrics, Registry, type Metric } from 'prom-client';
 import type { ProxyContext } from '../context.js';
-import type { NodeState } from '../pool/topology.js';
-import { LATENCY_BUCKETS_MS, type Histogram } from './histogram.js';
+import type { NodeState } from '../nodes/topology.js';
+import { LATENCY_BUCKETS_MS, type Histogram } from '../lib/histogram.js';
 
 type Labels = Record<string, string | number>;
 

@@ -1,5 +1,5 @@
 /** `SHOW POOL_NODES` with pgpool-II 4.3's columns, in its order, answered by pgproxy on any client connection. */
-import type { NodeState } from '../pool/topology.js';
+import type { NodeState } from '../nodes/topology.js';
 import { normalisedWeights } from '../router/balancer.js';
 import { resultSet, textColumn } from '../wire/backend.js';
 

@@ -1,6 +1,6 @@
 /** pgproxy command line: start | demo | cluster | check | md5. */
 import { ConfigError, loadConfigFile } from '../config/load.js';
-import { createLogger } from '../log.js';
+import { createLogger } from '../lib/log.js';
 import { startProxy, StartupError } from '../server.js';
 import { md5PasswordHash } from '../wire/auth/md5.js';
 import { makeScramVerifier } from '../wire/auth/scram.js';

@@ -1,5 +1,5 @@
 /** Weighted choice of the node that serves a session's (or a statement's) reads. */
-import type { NodeState } from '../pool/topology.js';
+import type { NodeState } from '../nodes/topology.js';
 
 export interface LagLimits {
   /** 0 = no limit. */

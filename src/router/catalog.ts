@@ -16,8 +16,6 @@
  * name (search_path is not known here): volatile if any of them is. That is also how built-in pg_catalog
  * names resolve unqualified.
  */
-import pg from 'pg';
-
 export interface CatalogSnapshot {
   /** Lowercased function names (bare 'f' and qualified 'schema.f') for which ANY overload is volatile ('v'). */
   readonly volatileFunctions: ReadonlySet<string>;
@@ -248,48 +246,5 @@ export function buildSnapshot(rows: readonly Record<string, unknown>[], loadedAt
     loadedAt,
     isVolatile: (fn: string) => volatileFunctions.has(normalizeName(fn)),
     isUnlogged: (relation: string) => unloggedRelations.size > 0 && unloggedRelations.has(normalizeName(relation)),
-  };
-}
-
-export interface CatalogTarget {
-  host: string;
-  port: number;
-  user: string;
-  password: string;
-  ssl?: false | { rejectUnauthorized: boolean; ca?: Buffer };
-}
-
-/**
- * A CatalogSource that opens a short-lived node-postgres connection per load to the node `target()` names
- * (normally the current primary; null when there is none), bounded by `timeoutMs` for connecting and for
- * the query.
- */
-export function pgCatalogSource(target: () => CatalogTarget | null, timeoutMs = 10_000): CatalogSource {
-  return {
-    async query(database: string, sql: string) {
-      const t = target();
-      if (t === null) throw new Error(`no node to read the catalog of database "${database}" from`);
-      const client = new pg.Client({
-        host: t.host,
-        port: t.port,
-        user: t.user,
-        password: t.password,
-        ssl: t.ssl ?? false,
-        database,
-        application_name: 'pgproxy catalog',
-        connectionTimeoutMillis: timeoutMs,
-        query_timeout: timeoutMs,
-        statement_timeout: timeoutMs,
-      });
-      // An error event after connect (server gone) must not become an uncaught exception.
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        const r = await client.query(sql);
-        return { rows: r.rows as Record<string, unknown>[] };
-      } finally {
-        await client.end().catch(() => undefined);
-      }
-    },
   };
 }

@@ -2,7 +2,8 @@
 // unlogged is tested against PostgreSQL), plus the cache's own bookkeeping with a fake source.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildSnapshot, CatalogCache, pgCatalogSource, type CatalogSource } from '../../src/router/catalog.js';
+import { buildSnapshot, CatalogCache, type CatalogSource } from '../../src/router/catalog.js';
+import { pgCatalogSource } from '../../src/pool/catalog-source.js';
 import { connectNode, sharedCluster } from './helpers/cluster.js';
 
 const info = sharedCluster();

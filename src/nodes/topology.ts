@@ -3,7 +3,7 @@
  * Written by the health checker (and by sessions that see a node fail), read by the router and admin.
  */
 import { EventEmitter } from 'node:events';
-import { Histogram } from '../admin/histogram.js';
+import { Histogram } from '../lib/histogram.js';
 
 export type NodeRole = 'primary' | 'standby' | 'unknown';
 

@@ -1,0 +1,50 @@
+/**
+ * The catalog facts' source on a live cluster: a short-lived node-postgres connection per load, to the node
+ * `target()` names (normally the current primary; null when there is none). Pool-level I/O: the router only
+ * sees the CatalogSource interface.
+ */
+import pg from 'pg';
+import type { CatalogSource } from '../router/catalog.js';
+
+export interface CatalogTarget {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  ssl?: false | { rejectUnauthorized: boolean; ca?: Buffer };
+}
+
+/**
+ * A CatalogSource that opens a short-lived node-postgres connection per load to the node `target()` names
+ * (normally the current primary; null when there is none), bounded by `timeoutMs` for connecting and for
+ * the query.
+ */
+export function pgCatalogSource(target: () => CatalogTarget | null, timeoutMs = 10_000): CatalogSource {
+  return {
+    async query(database: string, sql: string) {
+      const t = target();
+      if (t === null) throw new Error(`no node to read the catalog of database "${database}" from`);
+      const client = new pg.Client({
+        host: t.host,
+        port: t.port,
+        user: t.user,
+        password: t.password,
+        ssl: t.ssl ?? false,
+        database,
+        application_name: 'pgproxy catalog',
+        connectionTimeoutMillis: timeoutMs,
+        query_timeout: timeoutMs,
+        statement_timeout: timeoutMs,
+      });
+      // An error event after connect (server gone) must not become an uncaught exception.
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        const r = await client.query(sql);
+        return { rows: r.rows as Record<string, unknown>[] };
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+  };
+}
