@@ -1,12 +1,21 @@
 /**
- * Classifier micro-benchmark: a fixed mixed corpus (pgbench, ORM statements with sqlcommenter comments, long IN
- * lists, CTEs, DDL, transaction and session commands), timed through classify() with warm cache hits, and with
- * a distinct text every call (a literal varied) so that every call misses the LRU and lexes and classifies.
+ * Classifier micro-benchmark, per statement as the session meets it: SQL text in a message buffer.
+ *
+ * The measured call is `classifyBytes(buf, start, end)` when src/router/classify.ts exports it (a cache keyed
+ * on the bytes, insensitive to literals), else `classify(buf.toString('utf8', start, end))`, which is what the
+ * session does today (decode the Query text, then the LRU keyed on the exact text). The result says which.
+ * Timed through that call:
+ *   - cached: a fixed mixed corpus (pgbench, ORM statements with sqlcommenter comments, long IN lists, CTEs,
+ *     DDL, transaction and session commands) over and over, warm cache;
+ *   - literal-varying: pgbench's select-only statement with a random aid each time, as `pgbench -S` sends it.
+ * Informational: the cached corpus through `classify(sql)` with the text already decoded (no decode, and V8
+ * has the string's hash), and "uncached": `classify(sql)` with a distinct text every call (lex + classify +
+ * LRU insert and eviction).
  *
  * Standalone: `npx tsc -p tsconfig.build.json && node dist/bench/classify.js`
  */
 import { pathToFileURL } from 'node:url';
-import { classify, clearClassifyCache, setClassifyCacheSize } from '../src/router/classify.js';
+import * as classifier from '../src/router/classify/index.js';
 
 const ids = (n: number): string => Array.from({ length: n }, (_, i) => 1000 + i * 7).join(', ');
 
@@ -71,49 +80,196 @@ const TEMPLATES: readonly string[] = [
   'DISCARD ALL /* {n} */',
 ];
 
-export async function benchClassify(): Promise<{ cachedNsPerStatement: number; uncachedNsPerStatement: number; corpusSize: number }> {
-  const corpus = TEMPLATES.map((t) => t.split('{n}').join('42'));
-  setClassifyCacheSize(10_000);
-  clearClassifyCache();
+/** One statement's classification from its bytes; the result's statement count keeps the work observable. */
+type ClassifyFromBytes = (buf: Buffer, start: number, end: number) => { readonly statements: readonly unknown[] };
 
-  // Warm the JIT on both paths.
-  for (let r = 0; r < 200; r++) for (const sql of corpus) classify(sql);
-  let warm = 0;
-  for (let r = 0; r < 20; r++) for (const t of TEMPLATES) classify(t.split('{n}').join(String(1_000_000 + warm++)));
+/** The call every goal line measures: classifyBytes when it exists, else decode + classify (what the session does). */
+export function measuredCall(): { name: string; call: ClassifyFromBytes } {
+  const exported = (classifier as unknown as Record<string, unknown>).classifyBytes;
+  if (typeof exported === 'function') return { name: 'classifyBytes(buf, start, end)', call: exported as ClassifyFromBytes };
+  return { name: "classify(buf.toString('utf8', start, end))", call: (buf, start, end) => classifier.classify(buf.toString('utf8', start, end)) };
+}
 
-  // Best of several trials: the figure we want is the code's cost, not a neighbour's burst of CPU use.
-  let sink = 0;
-  let cachedNs = Infinity;
-  const cachedRounds = 500;
-  for (let trial = 0; trial < 5; trial++) {
-    const t0 = process.hrtime.bigint();
-    for (let r = 0; r < cachedRounds; r++) for (const sql of corpus) sink += classify(sql).statements.length;
-    cachedNs = Math.min(cachedNs, Number(process.hrtime.bigint() - t0) / (cachedRounds * corpus.length));
+export interface ClassifyResult {
+  /** The call the goal figures went through (see measuredCall). */
+  measuredCall: string;
+  corpusSize: number;
+  /** The corpus, warm cache holding just the corpus, mean per statement through the measured call. */
+  cachedNsPerStatement: number;
+  /** The same, per statement: the median statement's cost and the slowest statement (its cost, its first words). */
+  cachedMedianNs: number;
+  cachedSlowest: { ns: number; statement: string };
+  /** pgbench's select-only statement alone (one aid), warm cache, through the measured call. */
+  pgbenchCachedNs: number;
+  /** pgbench's select-only statement with a random aid every call, through the measured call. */
+  literalVaryingNs: number;
+  /**
+   * The corpus again, through the measured call, right after the literal-varying run: a cache keyed on the exact
+   * text is then full of random-aid selects, as in the proxy under `pgbench -S` or tpcb-like (informational: the
+   * cost of a hit depends on the cache's state).
+   */
+  cachedFullNs: number;
+  /** The corpus, warm cache, through classify(sql) on texts already decoded (informational). */
+  predecodedCachedNs: number;
+  /** classify(sql) with a distinct text every call: lex + classify + LRU insert and eviction (informational). */
+  uncachedNsPerStatement: number;
+}
+
+/** What `pgbench -S -M simple` sends, with this aid. */
+const pgbenchSelect = (aid: number): string => `SELECT abalance FROM pgbench_accounts WHERE aid = ${aid};`;
+
+/** Texts laid out one after another in one buffer, as statements arrive inside a read buffer. */
+function packed(texts: readonly string[]): { buf: Buffer; starts: Int32Array; ends: Int32Array } {
+  const parts = texts.map((t) => Buffer.from(t, 'utf8'));
+  const buf = Buffer.concat(parts);
+  const starts = new Int32Array(parts.length);
+  const ends = new Int32Array(parts.length);
+  let at = 0;
+  parts.forEach((p, i) => {
+    starts[i] = at;
+    at += p.length;
+    ends[i] = at;
+  });
+  return { buf, starts, ends };
+}
+
+/** xorshift32: the same aids every run. */
+function aids(count: number, seed: number, max: number): number[] {
+  let x = seed | 0 || 1;
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out.push(((x >>> 0) % max) + 1);
   }
+  return out;
+}
+
+/** Best of `trials` (the code's cost, not a neighbour's burst of CPU use), ns per call. */
+function bestNs(trials: number, calls: number, body: (trial: number) => number): { ns: number; sink: number } {
+  let best = Infinity;
+  let sink = 0;
+  for (let trial = 0; trial < trials; trial++) {
+    const t0 = process.hrtime.bigint();
+    sink += body(trial);
+    best = Math.min(best, Number(process.hrtime.bigint() - t0) / calls);
+  }
+  return { ns: best, sink };
+}
+
+const TRIALS = 5;
+const CACHED_ROUNDS = 500;
+/** Random aids per literal-varying trial: twice the LRU's default size, so a text-keyed cache misses. */
+const VARYING_PER_TRIAL = 20_000;
+/** pgbench -s 10 has 1,000,000 accounts. */
+const ACCOUNTS = 1_000_000;
+const UNCACHED_ROUNDS = 100;
+
+export async function benchClassify(): Promise<ClassifyResult> {
+  const { name, call } = measuredCall();
+  const corpusTexts = TEMPLATES.map((t) => t.split('{n}').join('42'));
+  const corpus = packed(corpusTexts);
+  const single = packed([pgbenchSelect(4242)]);
+  const varying = packed(aids(VARYING_PER_TRIAL * (TRIALS + 1), 12345, ACCOUNTS).map(pgbenchSelect));
+  const callsPerCorpusTrial = CACHED_ROUNDS * corpusTexts.length;
+
+  const overCorpus = (): number => {
+    let n = 0;
+    for (let r = 0; r < CACHED_ROUNDS; r++) for (let i = 0; i < corpus.starts.length; i++) n += call(corpus.buf, corpus.starts[i]!, corpus.ends[i]!).statements.length;
+    return n;
+  };
+  const overSingle = (): number => {
+    let n = 0;
+    for (let r = 0; r < callsPerCorpusTrial; r++) n += call(single.buf, 0, single.buf.length).statements.length;
+    return n;
+  };
+  // Trial t uses slice t + 1 of the aids (slice 0 warms up and fills the cache), so nothing repeats between trials.
+  const overVarying = (slice: number): number => {
+    let n = 0;
+    for (let i = slice * VARYING_PER_TRIAL; i < (slice + 1) * VARYING_PER_TRIAL; i++) n += call(varying.buf, varying.starts[i]!, varying.ends[i]!).statements.length;
+    return n;
+  };
+  /** Each measurement starts from a known cache state: empty, then filled by its own warm-up. */
+  const fresh = (): void => {
+    classifier.setClassifyCacheSize(10_000);
+    classifier.clearClassifyCache();
+  };
+
+  // Warm the JIT on every path.
+  fresh();
+  for (let r = 0; r < 200; r++) for (const sql of corpusTexts) classifier.classify(sql);
+  overVarying(0);
+  for (let r = 0; r < 20; r++) overCorpus();
+  let warm = 0;
+  for (let r = 0; r < 20; r++) for (const t of TEMPLATES) classifier.classify(t.split('{n}').join(String(1_000_000 + warm++)));
+
+  let sink = 0;
+  const time = (calls: number, body: (trial: number) => number): number => {
+    const r = bestNs(TRIALS, calls, body);
+    sink += r.sink;
+    return r.ns;
+  };
+  fresh();
+  overCorpus();
+  const cachedNs = time(callsPerCorpusTrial, overCorpus);
+  // Each statement on its own, same cache state: the typical statement and the slowest one.
+  const perStatement = new Float64Array(corpus.starts.length).fill(Infinity);
+  for (let trial = 0; trial < TRIALS; trial++) {
+    for (let i = 0; i < corpus.starts.length; i++) {
+      const t0 = process.hrtime.bigint();
+      for (let r = 0; r < CACHED_ROUNDS; r++) sink += call(corpus.buf, corpus.starts[i]!, corpus.ends[i]!).statements.length;
+      perStatement[i] = Math.min(perStatement[i]!, Number(process.hrtime.bigint() - t0) / CACHED_ROUNDS);
+    }
+  }
+  const sorted = [...perStatement].sort((a, b) => a - b);
+  const slowest = perStatement.indexOf(sorted[sorted.length - 1]!);
+  fresh();
+  overSingle();
+  const pgbenchCachedNs = time(callsPerCorpusTrial, overSingle);
+  fresh();
+  overVarying(0);
+  const literalVaryingNs = time(VARYING_PER_TRIAL, (trial) => overVarying(trial + 1));
+  // A text-keyed cache is now full of random-aid selects: the corpus's hits in that state.
+  overCorpus();
+  const cachedFullNs = time(callsPerCorpusTrial, overCorpus);
+  fresh();
+  const predecodedNs = time(callsPerCorpusTrial, () => {
+    let n = 0;
+    for (let r = 0; r < CACHED_ROUNDS; r++) for (const sql of corpusTexts) n += classifier.classify(sql).statements.length;
+    return n;
+  });
 
   // Uncached: every text distinct (built before timing), so every call misses, inserts and evicts.
+  fresh();
   let uncachedNs = Infinity;
-  const uncachedRounds = 100;
-  for (let trial = 0; trial < 5; trial++) {
+  for (let trial = 0; trial < TRIALS; trial++) {
     const texts: string[] = [];
-    for (let r = 0; r < uncachedRounds; r++) for (const t of TEMPLATES) texts.push(t.split('{n}').join(String(2_000_000 + trial * uncachedRounds + r)));
+    for (let r = 0; r < UNCACHED_ROUNDS; r++) for (const t of TEMPLATES) texts.push(t.split('{n}').join(String(2_000_000 + trial * UNCACHED_ROUNDS + r)));
     const t0 = process.hrtime.bigint();
-    for (const sql of texts) sink += classify(sql).statements.length;
+    for (const sql of texts) sink += classifier.classify(sql).statements.length;
     uncachedNs = Math.min(uncachedNs, Number(process.hrtime.bigint() - t0) / texts.length);
   }
 
   if (sink === 0) throw new Error('nothing classified');
-  clearClassifyCache();
+  classifier.clearClassifyCache();
   return {
+    measuredCall: name,
+    corpusSize: corpusTexts.length,
     cachedNsPerStatement: Math.round(cachedNs),
+    cachedMedianNs: Math.round(sorted[sorted.length >> 1]!),
+    cachedSlowest: { ns: Math.round(perStatement[slowest]!), statement: `${corpusTexts[slowest]!.slice(0, 60)}… (${corpusTexts[slowest]!.length} characters)` },
+    pgbenchCachedNs: Math.round(pgbenchCachedNs),
+    literalVaryingNs: Math.round(literalVaryingNs),
+    cachedFullNs: Math.round(cachedFullNs),
+    predecodedCachedNs: Math.round(predecodedNs),
     uncachedNsPerStatement: Math.round(uncachedNs),
-    corpusSize: corpus.length,
   };
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   benchClassify().then(
-    (r) => console.log(JSON.stringify(r)),
+    (r) => console.log(JSON.stringify(r, null, 2)),
     (err: unknown) => {
       console.error(err);
       process.exitCode = 1;

@@ -1,16 +1,29 @@
 /** `npm run bench` command-line options, and which workloads, sections and targets they select. */
 import { WORKLOADS, type Workload } from './pgbench.js';
+import { KEY_WORKLOADS } from './stats.js';
 import { TARGET_IDS, type TargetId } from './targets/target.js';
 
 export const SECTIONS = ['classify', 'distribution', 'memory'] as const;
 export type Section = (typeof SECTIONS)[number];
 
-/** INSERTs per session in the distribution run (100 sessions): 100,000 rows take about 20-30 s per target on 2 cores. */
-export const DEFAULT_INSERTS = 1000;
-export const DEFAULT_DURATION_S = 10;
+/** INSERTs per session in the distribution run (100 sessions): 50,000 rows take about 10-20 s per target on 2 cores. */
+export const DEFAULT_INSERTS = 500;
+export const DEFAULT_DURATION_S = 8;
+/** Rounds of the key workloads (the others run once). */
+export const DEFAULT_ROUNDS = 5;
+/** What --quick sets, unless given explicitly too. */
+export const QUICK = { durationS: 3, rounds: 3, inserts: 100 } as const;
 
 export interface Options {
   durationS: number;
+  /** Rounds of each key workload (KEY_WORKLOADS); every other workload runs once. */
+  rounds: number;
+  /** --quick: the key workloads only, shorter runs, fewer rounds and INSERTs; results outside bench/results. */
+  quick: boolean;
+  /** --profile: one extra `-S -M simple -c 16` run through a pgproxy under `node --cpu-prof`. */
+  profile: boolean;
+  /** Where latest.md and latest.svg go; null: bench/results (a --quick run: a directory under the OS temp dir). */
+  outDir: string | null;
   only: string[] | null;
   skip: Set<string>;
   inserts: number;
@@ -21,6 +34,15 @@ export interface Options {
 export const USAGE = `usage: npm run bench -- [options]
 
   --duration S       seconds per pgbench run (default ${DEFAULT_DURATION_S})
+  --rounds N         interleaved rounds of the key workloads (default ${DEFAULT_ROUNDS}): each round runs every
+                     target once, in an order rotated per round; judged on the median, spread shown.
+                     Key workloads: ${KEY_WORKLOADS.join(', ')}; the others run once.
+  --quick            a reduced run: the key workloads only, --duration ${QUICK.durationS} --rounds ${QUICK.rounds} --inserts ${QUICK.inserts}
+                     (explicit options win); writes its report under the OS temp dir unless --out is given,
+                     never over bench/results/latest.md
+  --profile          also run \`-S -M simple -c 16\` once through a separate pgproxy under node --cpu-prof and print
+                     the top self-time frames (function, source file:line, share, µs per transaction)
+  --out DIR          write latest.md and latest.svg to DIR (default bench/results)
   --only a,b         run only these names:
                        workloads  ${WORKLOADS.map((w) => w.name).join(', ')}
                                   (a prefix such as select-simple picks several)
@@ -36,7 +58,20 @@ const matchesWorkload = (token: string, w: Workload): boolean => token === w.nam
 
 /** Options, or the text to print: USAGE for --help, else an error message followed by USAGE. */
 export function parseArgs(argv: string[]): Options | string {
-  const o: Options = { durationS: DEFAULT_DURATION_S, only: null, skip: new Set(), inserts: DEFAULT_INSERTS, noInstall: false, keep: false };
+  const o: Options = {
+    durationS: DEFAULT_DURATION_S,
+    rounds: DEFAULT_ROUNDS,
+    quick: false,
+    profile: false,
+    outDir: null,
+    only: null,
+    skip: new Set(),
+    inserts: DEFAULT_INSERTS,
+    noInstall: false,
+    keep: false,
+  };
+  /** Options given explicitly: --quick does not override them. */
+  const given = new Set<string>();
   const names: string[] = [...WORKLOADS.map((w) => w.name), ...SECTIONS, ...TARGET_IDS];
   const list = (v: string | undefined, flag: string): string[] => {
     if (!v) throw new Error(`${flag} needs a comma-separated list`);
@@ -57,10 +92,26 @@ export function parseArgs(argv: string[]): Options | string {
       const eq = a.startsWith('--') ? a.indexOf('=') : -1;
       const flag = eq > 0 ? a.slice(0, eq) : a;
       const value = (): string | undefined => (eq > 0 ? a.slice(eq + 1) : argv[++i]);
+      given.add(flag);
       switch (flag) {
         case '--duration':
           o.durationS = whole(value(), flag, 1, 3600);
           break;
+        case '--rounds':
+          o.rounds = whole(value(), flag, 1, 100);
+          break;
+        case '--quick':
+          o.quick = true;
+          break;
+        case '--profile':
+          o.profile = true;
+          break;
+        case '--out': {
+          const v = value();
+          if (!v) throw new Error('--out needs a directory');
+          o.outDir = v;
+          break;
+        }
         case '--inserts':
           o.inserts = whole(value(), flag, 1, 100_000);
           break;
@@ -86,6 +137,11 @@ export function parseArgs(argv: string[]): Options | string {
   } catch (err) {
     return `${(err as Error).message}\n\n${USAGE}`;
   }
+  if (o.quick) {
+    if (!given.has('--duration')) o.durationS = QUICK.durationS;
+    if (!given.has('--rounds')) o.rounds = QUICK.rounds;
+    if (!given.has('--inserts')) o.inserts = QUICK.inserts;
+  }
   return o;
 }
 
@@ -97,15 +153,20 @@ export interface Selection {
 
 /**
  * --only names restrict their own kind: target names restrict targets, the other names restrict workloads and
- * sections (so `--only select-simple-c16,pgproxy` runs one workload on one target and no section).
+ * sections (so `--only select-simple-c16,pgproxy` runs one workload on one target and no section). --quick
+ * keeps to the key workloads unless --only names workloads itself.
  */
 export function selection(o: Options): Selection {
   const isTarget = (s: string): boolean => (TARGET_IDS as readonly string[]).includes(s);
   const only = o.only ?? [];
   const onlyTargets = only.filter(isTarget);
   const onlyOthers = only.filter((s) => !isTarget(s));
+  const namesWorkloads = onlyOthers.some((s) => WORKLOADS.some((w) => matchesWorkload(s, w)));
   return {
-    workload: (w) => ![...o.skip].some((s) => matchesWorkload(s, w)) && (onlyOthers.length === 0 || onlyOthers.some((s) => matchesWorkload(s, w))),
+    workload: (w) =>
+      ![...o.skip].some((s) => matchesWorkload(s, w)) &&
+      (onlyOthers.length === 0 || onlyOthers.some((s) => matchesWorkload(s, w))) &&
+      (!o.quick || namesWorkloads || KEY_WORKLOADS.includes(w.name)),
     section: (s) => !o.skip.has(s) && (onlyOthers.length === 0 || onlyOthers.includes(s)),
     target: (t) => !o.skip.has(t) && (onlyTargets.length === 0 || onlyTargets.includes(t)),
   };

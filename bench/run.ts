@@ -1,34 +1,43 @@
 /**
- * `npm run bench`: pgproxy against a direct connection, pgpool-II and PgBouncer on a local primary + 2
- * standbys, then where statements land, pgproxy's memory with idle clients and the classifier's cost.
- * Writes bench/results/latest.md and latest.svg and prints a summary. Options: see options.ts (--help).
+ * `npm run bench`: pgproxy against a direct connection, a bare Node.js pipe (Node's floor), pgpool-II and
+ * PgBouncer on a local primary + 2 standbys, the key workloads in interleaved rounds; then where statements land,
+ * optionally a CPU profile of pgproxy, pgproxy's memory with idle clients and the classifier's cost.
+ * Writes bench/results/latest.md and latest.svg (--out: elsewhere; --quick: under the OS temp dir) and prints a
+ * summary. Options: see options.ts (--help).
  *
  * Everything it starts (cluster, proxies, pgbench, the idle-client holder) is tracked and stopped at the end,
  * on error and on Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalCluster } from '../src/devcluster/cluster.js';
-import { readPostmasterPid } from '../src/devcluster/procs.js';
 import { benchClassify } from './classify.js';
 import { insertDistribution, rolesOf, selectDistribution } from './distribution.js';
+import { IDLE_RSS_GOAL_MB } from './goals.js';
+import { cleanup, handleSignals } from './lifecycle.js';
 import { measureMemory } from './memory.js';
-import { type Options, parseArgs, type Selection, selection, USAGE } from './options.js';
-import { runPgbench, WORKLOADS, type Workload } from './pgbench.js';
+import { DEFAULT_DURATION_S, DEFAULT_ROUNDS, type Options, parseArgs, type Selection, selection, USAGE } from './options.js';
+import { WORKLOADS, type Workload } from './pgbench.js';
 import { AbortedError, ProcessTracker } from './procs.js';
-import { type BenchData, markdown, summary, svg, type WorkloadResults } from './report.js';
+import { profileLines, profilePgproxy } from './profile.js';
+import { type BenchData, markdown, summary } from './report.js';
+import { svg } from './svg.js';
 import { ensurePackage, versionOf } from './targets/debian.js';
+import { startNodePipe } from './targets/node-pipe.js';
 import { startPgbouncer } from './targets/pgbouncer.js';
 import { startPgpool } from './targets/pgpool.js';
-import { type PgproxyTarget, startPgproxy } from './targets/pgproxy.js';
+import { type PgproxyTarget, pgproxyLogProblems, startPgproxy } from './targets/pgproxy.js';
 import { logTail, TARGET_LABELS, type Target, WORKERS, WORKERS_WORKLOAD } from './targets/target.js';
+import { runWorkloads } from './workloads.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
+/** Where a --quick run writes its report unless --out says otherwise (never over bench/results/latest.md). */
+const QUICK_RESULTS_DIR = path.join(os.tmpdir(), 'pgproxy-bench-quick');
 
 const SCALE = 10;
 const DIST_SESSIONS = 100;
@@ -197,6 +206,9 @@ async function startTargets(run: Run, workloads: readonly Workload[]): Promise<v
     if (t) log(`  ${(t as PgproxyTarget).processes().length} processes (a primary + ${WORKERS} workers)`);
   }
 
+  if (want.target('node-pipe')) await tryStart(run, TARGET_LABELS['node-pipe'], () => startNodePipe({ info, tracker }));
+  else skipped(TARGET_LABELS['node-pipe']);
+
   if (want.target('pgpool')) {
     const avail = await ensurePackage('pgpool2', 'pgpool', 'pgpool2', { noInstall: o.noInstall, tracker, log });
     if (avail.binary === null) data.skipped.push({ what: 'target pgpool-II', reason: avail.reason });
@@ -256,55 +268,51 @@ async function stopPgproxy(run: Run, p: PgproxyTarget): Promise<void> {
   if (before > 0) log(`stopped ${p.label}: ${before} process${before === 1 ? '' : 'es'}, ${left.length} left${problem ? ` (${problem})` : ''}`);
 }
 
-/** Per workload, every target in turn (order alternating between workloads), same duration for each. */
-async function runWorkloads(run: Run, workloads: readonly Workload[]): Promise<void> {
-  const { o, tracker, data } = run;
-  const c = cluster(run);
-  const app = c.info.users.app;
+/** The workloads in rounds (workloads.ts); a pgproxy that exits during a run is reported and left out after. */
+async function runAllWorkloads(run: Run, selected: readonly Workload[]): Promise<void> {
   const logDir = path.join(run.tmp as string, 'pgbench-logs');
   await mkdir(logDir, { recursive: true });
-  let runNo = 0;
-  for (const [wi, w] of workloads.entries()) {
-    const live = run.targets.filter((t) => (t.workloads === undefined || t.workloads.includes(w.name)) && alive(run, t));
-    if (live.length === 0) {
-      data.skipped.push({ what: `workload ${w.name}`, reason: 'no selected target runs it' });
-      continue;
-    }
-    const order = wi % 2 === 0 ? live : [...live].reverse();
-    const wr: WorkloadResults = { workload: w, order: order.map((t) => t.id), results: {} };
-    data.workloads.push(wr);
-    log(`${w.title} (${o.durationS} s per target)`);
-    for (const t of order) {
-      tracker.check();
-      if (w.script === 'tpcb-like' && t.unsupportedMode(w.mode) === null) {
-        // What pgbench does before a run without -n, done on the primary so every target starts alike.
-        for (const sql of ['VACUUM pgbench_branches', 'VACUUM pgbench_tellers', 'TRUNCATE pgbench_history']) await c.query(0, sql, [], app);
-      }
-      const r = await runPgbench({ tracker, target: t, workload: w, durationS: o.durationS, logDir, keepLogs: o.keep, tag: `${++runNo}_${w.name}_${t.id}` });
-      wr.results[t.id] = r;
-      const name = t.label.padEnd(20);
-      if (r.na !== undefined) {
-        log(`  ${name} n/a: ${r.na}`);
-        data.skipped.push({ what: `${w.title} on ${t.label}`, reason: `n/a: ${r.na}` });
-        continue;
-      }
-      const bad = r.exitCode !== 0 || (r.failedTransactions ?? 0) > 0 || r.timedOut === true || r.tps === null;
-      const detail = [
-        `pgbench exit ${String(r.exitCode)}`,
-        r.timedOut ? 'timed out' : '',
-        r.failedTransactions ? `${r.failedTransactions} failed transactions` : '',
-        ...r.errors.map((e) => `"${e}"`),
-      ].filter(Boolean);
-      log(
-        `  ${name} ${r.tps === null ? 'no result' : `${Math.round(r.tps).toLocaleString('en-US').padStart(7)} TPS`}` +
-          `  avg ${r.avgLatencyMs?.toFixed(3) ?? '–'} ms  p99 ${r.p99LatencyMs?.toFixed(3) ?? '–'} ms` +
-          (r.proxyCpuUsPerTx != null ? `  proxy CPU ${r.proxyCpuUsPerTx.toFixed(1)} µs/tx` : '') +
-          (bad ? `  FAILED: ${detail.join('; ')}` : ''),
-      );
-      if (bad) data.problems.push(`${w.title} through ${t.label}: ${detail.join('; ')}`);
-      const p = t.id === 'pgproxy' ? run.pgproxy : t.id === 'pgproxy-workers' ? run.pgproxyWorkers : null;
-      if (p && !pgproxyAlive(run, p)) data.problems.push(`${p.label} exited during ${w.title}: ${await logTail(p.logFile, 10)}`);
-    }
+  await runWorkloads(
+    {
+      tracker: run.tracker,
+      cluster: cluster(run),
+      logDir,
+      keepLogs: run.o.keep,
+      durationS: run.o.durationS,
+      rounds: run.o.rounds,
+      targets: run.targets,
+      alive: (t) => alive(run, t),
+      afterRun: async (t, w) => {
+        const p = t.id === 'pgproxy' ? run.pgproxy : t.id === 'pgproxy-workers' ? run.pgproxyWorkers : null;
+        if (p && !pgproxyAlive(run, p)) run.data.problems.push(`${p.label} exited during ${w.title}: ${await logTail(p.logFile, 10)}`);
+      },
+      log,
+      out: run.data,
+    },
+    selected,
+  );
+}
+
+/** --profile: one `-S -M simple -c 16` run through a separate pgproxy under node --cpu-prof. */
+async function runProfile(run: Run): Promise<void> {
+  const { tracker, data } = run;
+  log(`profile: pgproxy under node --cpu-prof, pgbench -S -M simple -c 16 for ${run.o.durationS} s...`);
+  try {
+    data.profile = await profilePgproxy({
+      info: cluster(run).info,
+      dir: path.join(run.tmp as string, 'pgproxy-profile'),
+      tracker,
+      version: data.versions.pgproxy ?? 'unknown',
+      durationS: run.o.durationS,
+      maxPerNode: PGPROXY_POOL_SIZE,
+      logDir: path.join(run.tmp as string, 'pgbench-logs'),
+      keepLogs: run.o.keep,
+    });
+    for (const line of profileLines(data.profile)) log(`  ${line}`);
+    data.problems.push(...(await pgproxyLogProblems(path.join(run.tmp as string, 'pgproxy-profile', 'pgproxy.log'), 'pgproxy (profile run)')));
+  } catch (err) {
+    if (err instanceof AbortedError) throw err;
+    data.problems.push(`profile run failed: ${(err as Error).message}`);
   }
 }
 
@@ -349,119 +357,30 @@ async function runMemory(run: Run): Promise<void> {
   log(`memory: a fresh pgproxy with ${MEMORY_LEVELS.map((n) => n.toLocaleString('en-US')).join(' / ')} idle clients...`);
   try {
     data.memory = await measureMemory({ info: cluster(run).info, dir: tmp, tracker, version: data.versions.pgproxy ?? 'unknown', levels: MEMORY_LEVELS, log });
+    const tenK = data.memory.levels.find((l) => l.clients === 10_000);
+    if (tenK?.rssKb != null) {
+      const mbs = (tenK.rssKb * 1024) / 1e6;
+      log(`  goal: 10,000 idle clients ≤ ${IDLE_RSS_GOAL_MB} MB: ${tenK.held === 10_000 && mbs <= IDLE_RSS_GOAL_MB ? 'met' : 'NOT met'} (${mbs.toFixed(1)} MB)`);
+    }
     for (const l of data.memory.levels) {
       if (l.failed > 0 || l.errors.length > 0) data.problems.push(`idle clients through pgproxy (level ${l.clients}): ${l.failed} failed; ${l.errors.join('; ')}`);
     }
     if (data.memory.dropped > 0) data.problems.push(`pgproxy disconnected ${data.memory.dropped} idle clients during the memory run`);
-    data.problems.push(...(await proxyLogProblems(path.join(tmp, 'pgproxy-memory', 'pgproxy.log'), 'pgproxy (memory run)')));
+    data.problems.push(...(await pgproxyLogProblems(path.join(tmp, 'pgproxy-memory', 'pgproxy.log'), 'pgproxy (memory run)')));
   } catch (err) {
     if (err instanceof AbortedError) throw err;
     data.problems.push(`memory run failed: ${(err as Error).message}`);
   }
 }
 
-/**
- * What pgproxy logs at warn when we stop it (SIGTERM: graceful shutdown; with workers, the primary process too):
- * expected, not problems. The memory run's log is read after its proxy was stopped.
- */
-const SHUTDOWN_MESSAGES = new Set(['shutting down: no new clients; waiting for transactions in flight', 'stopped', 'shutting down the workers']);
-
-/** Distinct warn/error messages from a pgproxy log (pino JSON lines, or anything else it printed), with counts. */
-async function proxyLogProblems(file: string, who: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    return [];
-  }
-  const counts = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    let msg = line.trim();
-    try {
-      const j = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } };
-      if ((j.level ?? 0) < 40 || (j.level === 40 && SHUTDOWN_MESSAGES.has(j.msg ?? ''))) continue;
-      msg = `${j.level === 40 ? 'warn' : j.level === 50 ? 'error' : 'fatal'}: ${j.msg ?? ''}${j.err?.message ? ` (${j.err.message})` : ''}`;
-    } catch {
-      // not JSON (a crash trace): keep the line
-    }
-    counts.set(msg, (counts.get(msg) ?? 0) + 1);
-  }
-  return [...counts].slice(0, 10).map(([m, n]) => `${who} logged ${n}× "${m}"`);
-}
-
-/** Stop everything that was started, whatever happened; remove the temp dir unless --keep. */
-async function cleanup(run: Run): Promise<void> {
-  await run.tracker.stopAll().catch(() => undefined);
-  if (run.cluster) {
-    log(run.o.keep ? `stopping the cluster (kept in ${run.cluster.info.dir})...` : 'stopping the cluster...');
-    await run.cluster.down({ purge: !run.o.keep }).catch((err: unknown) => {
-      process.stderr.write(`could not stop the cluster cleanly: ${(err as Error).message}\n`);
-    });
-  }
-  if (run.tmp && !run.o.keep) await rm(run.tmp, { recursive: true, force: true }).catch(() => undefined);
-  const left = run.tracker.running();
-  if (left.length > 0) process.stderr.write(`still running after cleanup: ${left.map((p) => `${p.name} (${p.pid})`).join(', ')}\n`);
-  // Anything else started from the working directory (pgproxy's workers, pgpool-II's children, the servers).
-  const stray = run.tmp ? processesUsing(run.tmp) : [];
-  if (stray.length > 0) {
-    const what = stray.map((p) => `${p.pid} ${p.cmd}`).join('; ');
-    process.stderr.write(`processes still running from ${run.tmp} after cleanup: ${what}\n`);
-    run.data.problems.push(`processes still running after cleanup: ${what}`);
-  }
-}
-
-/** Live processes whose command line mentions `dir` (the benchmark's own temp dir). */
-function processesUsing(dir: string): { pid: number; cmd: string }[] {
-  const out: { pid: number; cmd: string }[] = [];
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    try {
-      const cmd = readFileSync(`/proc/${e}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
-      if (!cmd.includes(dir)) continue;
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      if (!stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) out.push({ pid: Number(e), cmd: cmd.slice(0, 160) });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-/** Ctrl-C once: abort and clean up; three times: kill what we started and exit at once. */
-function handleSignals(run: Run): () => void {
-  let count = 0;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    count++;
-    if (count === 1) {
-      process.stderr.write(`\n${sig}: stopping everything the benchmark started (twice more to force)...\n`);
-      run.tracker.abort();
-    } else if (count === 3) {
-      process.stderr.write('forced exit: killing what is left\n');
-      run.tracker.killAllNow();
-      for (const n of run.cluster?.info.nodes ?? []) {
-        const pid = readPostmasterPid(n.dataDir);
-        try {
-          if (pid !== null) process.kill(pid, 'SIGQUIT'); // immediate shutdown
-        } catch {
-          // gone
-        }
-      }
-      process.exit(130);
-    }
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
+/** What makes this run less than the full default benchmark, or null. */
+function reducedBy(o: Options): string | null {
+  const bits: string[] = [];
+  if (o.quick) bits.push('--quick: key workloads only');
+  if (o.rounds < DEFAULT_ROUNDS) bits.push(`${o.rounds} round${o.rounds === 1 ? '' : 's'} instead of ${DEFAULT_ROUNDS}`);
+  if (o.durationS < DEFAULT_DURATION_S) bits.push(`${o.durationS} s runs instead of ${DEFAULT_DURATION_S} s`);
+  if (o.only !== null || o.skip.size > 0) bits.push('a selection (--only/--skip)');
+  return bits.length > 0 ? bits.join(', ') : null;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -485,10 +404,12 @@ async function main(argv: string[]): Promise<number> {
       startedAt,
       finishedAt: startedAt,
       command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
+      reduced: reducedBy(parsed),
       machine: { cores: cpus.length, cpuModel: cpus[0]?.model.trim() ?? 'unknown', memGiB: Math.round(os.totalmem() / 2 ** 30), kernel: `${os.type()} ${os.release()}` },
       loadAvg: { start: os.loadavg()[0] ?? 0 },
       versions: { pgproxy: pgproxyVersion(), 'Node.js': process.version },
       durationS: parsed.durationS,
+      rounds: parsed.rounds,
       scale: SCALE,
       targets: [],
       skipped: [],
@@ -498,6 +419,7 @@ async function main(argv: string[]): Promise<number> {
       distSettings: null,
       memory: null,
       classify: null,
+      profile: null,
       problems: [],
     },
   };
@@ -509,29 +431,32 @@ async function main(argv: string[]): Promise<number> {
     if (want.section('classify')) {
       log('classification: benchClassify()...');
       data.classify = await benchClassify();
-      log(`  cached ${data.classify.cachedNsPerStatement} ns, uncached ${data.classify.uncachedNsPerStatement} ns per statement`);
+      const c = data.classify;
+      log(`  through ${c.measuredCall}: cached ${c.cachedNsPerStatement} ns per statement (corpus), literal-varying ${c.literalVaryingNs} ns; uncached classify(sql) ${c.uncachedNsPerStatement} ns`);
     } else data.skipped.push({ what: 'classification', reason: 'skipped (--only/--skip)' });
 
     const workloads = WORKLOADS.filter((w) => want.workload(w));
-    for (const w of WORKLOADS) if (!workloads.includes(w)) data.skipped.push({ what: `workload ${w.name}`, reason: 'skipped (--only/--skip)' });
-    if (workloads.length > 0 || want.section('distribution') || want.section('memory')) {
-      await prepareCluster(run, workloads.length > 0);
+    const why = parsed.quick ? 'skipped (--quick runs the key workloads only; or --only/--skip)' : 'skipped (--only/--skip)';
+    for (const w of WORKLOADS) if (!workloads.includes(w)) data.skipped.push({ what: `workload ${w.name}`, reason: why });
+    if (workloads.length > 0 || want.section('distribution') || want.section('memory') || parsed.profile) {
+      await prepareCluster(run, workloads.length > 0 || parsed.profile);
       if (workloads.length > 0 || want.section('distribution')) await startTargets(run, workloads);
-      await runWorkloads(run, workloads);
+      await runAllWorkloads(run, workloads);
       // pgproxy with workers is not used after the workloads: stop it now (and check that all its processes went).
       if (run.pgproxyWorkers) {
-        data.problems.push(...(await proxyLogProblems(run.pgproxyWorkers.logFile, `${run.pgproxyWorkers.label} (workloads)`)));
+        data.problems.push(...(await pgproxyLogProblems(run.pgproxyWorkers.logFile, `${run.pgproxyWorkers.label} (workloads)`)));
         await stopPgproxy(run, run.pgproxyWorkers);
       }
       if (want.section('distribution')) await runDistribution(run);
       else data.skipped.push({ what: 'distribution', reason: 'skipped (--only/--skip)' });
-      if (run.pgproxy) data.problems.push(...(await proxyLogProblems(run.pgproxy.logFile, 'pgproxy (workloads and distribution)')));
+      if (run.pgproxy) data.problems.push(...(await pgproxyLogProblems(run.pgproxy.logFile, 'pgproxy (workloads and distribution)')));
       // The comparison targets are done; stop them before measuring memory.
       for (const t of [...run.targets].reverse()) {
         if (t === run.pgproxyWorkers) continue; // stopped above
         if (t === run.pgproxy) await stopPgproxy(run, run.pgproxy);
         else await t.stop();
       }
+      if (parsed.profile) await runProfile(run);
       if (want.section('memory')) await runMemory(run);
       else data.skipped.push({ what: 'memory', reason: 'skipped (--only/--skip)' });
     }
@@ -551,13 +476,14 @@ async function main(argv: string[]): Promise<number> {
     data.problems.push(`the run stopped early: ${(failed as Error).message}`);
   }
   data.finishedAt = new Date();
-  await mkdir(RESULTS_DIR, { recursive: true });
-  await writeFile(path.join(RESULTS_DIR, 'latest.md'), markdown(data, 'latest.svg'));
-  await writeFile(path.join(RESULTS_DIR, 'latest.svg'), svg(data));
+  const outDir = parsed.outDir !== null ? path.resolve(parsed.outDir) : parsed.quick ? QUICK_RESULTS_DIR : RESULTS_DIR;
+  await mkdir(outDir, { recursive: true });
+  await writeFile(path.join(outDir, 'latest.md'), markdown(data, 'latest.svg'));
+  await writeFile(path.join(outDir, 'latest.svg'), svg(data));
   const elapsed = Math.round((data.finishedAt.getTime() - startedAt.getTime()) / 1000);
   log('');
   log(summary(data));
-  log(`wrote ${path.relative(process.cwd(), path.join(RESULTS_DIR, 'latest.md'))} and latest.svg (run took ${Math.floor(elapsed / 60)} min ${elapsed % 60} s)`);
+  log(`wrote ${path.join(outDir, 'latest.md')} and latest.svg (run took ${Math.floor(elapsed / 60)} min ${elapsed % 60} s)`);
   return failed ? 1 : 0;
 }
 

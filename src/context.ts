@@ -9,7 +9,7 @@ import type { AuthQuery } from './pool/auth-query.js';
 import type { CompiledHbaRule } from './wire/auth/hba.js';
 import type { FailureLimiter } from './wire/auth/limiter.js';
 import type { Logger } from 'pino';
-import type { Config } from './config/schema.js';
+import type { Config } from './config/types.js';
 import type { PoolManager } from './pool/manager.js';
 import type { Topology } from './nodes/topology.js';
 import type { LagLimits } from './router/balancer.js';
@@ -85,8 +85,8 @@ export function workerOfPid(pid: number): number {
 export interface ProxyStats {
   /** Statements the classifier could not understand (sent to the primary). */
   notUnderstood: number;
-  /** Units sent to the primary, by reason ('write', 'ddl', 'locking read'...), and reads ('read'). */
-  routeReasons: Map<string, number>;
+  /** Units routed, indexed by router/reasons.ts Reason code (REASON_LABELS names them). */
+  routed: Float64Array;
   /** ErrorResponses clients received, by SQLSTATE class (first two characters). */
   errorsByClass: Map<string, number>;
   /** Time sessions waited for a backend connection from a pool. */
@@ -132,6 +132,12 @@ export interface SessionView {
   readonly idle: boolean;
 }
 
+/** A SHOW result of the admin console before it is encoded: what workers send to be merged. */
+export interface AdminTable {
+  columns: string[];
+  rows: (string | null)[][];
+}
+
 /** Answers queries on the admin console (virtual database `pgproxy`): result frames without ReadyForQuery. */
 export type AdminHandler = (sql: string, ctx: ProxyContext) => Promise<Buffer>;
 
@@ -141,7 +147,7 @@ export interface ProxyContext {
   controls: ProxyControls;
   admin: AdminHandler;
   /** With workers: the tables of a SHOW command from every worker (this one included). */
-  collectAdmin?: (cmd: string) => Promise<import('./admin/console.js').AdminTable[]>;
+  collectAdmin?: (cmd: string) => Promise<AdminTable[]>;
   /** Server-side TLS for clients; null when tls.mode is disable. */
   tls: SecureContext | null;
   hba: CompiledHbaRule[];

@@ -10,20 +10,20 @@ import { runAdminCommand } from './admin/console.js';
 import { startMetricsServer, type MetricsServer } from './admin/http.js';
 import { Histogram } from './lib/histogram.js';
 import { loadConfigFile } from './config/load.js';
-import type { Config } from './config/schema.js';
-import { SessionRegistry, type ProxyContext, type ProxyControls, type SessionView } from './context.js';
+import type { Config } from './config/types.js';
+import { SessionRegistry, type AdminTable, type ProxyContext, type ProxyControls, type SessionView } from './context.js';
 import { AuthQuery } from './pool/auth-query.js';
 import type { BackendTls } from './pool/backend.js';
 import { HealthChecker, type HealthSettings } from './nodes/health.js';
 import { backendSecretProblems, staticSecretProblems } from './pool/login-check.js';
 import { PoolManager, type GlobalLimits } from './pool/manager.js';
 import type { PoolLimits } from './pool/pool.js';
-import { applySnapshot, Topology } from './nodes/topology.js';
-import type { WorkerSide } from './workers.js';
+import { applySnapshot, Topology, type NodeSnapshot } from './nodes/topology.js';
 import { CatalogCache } from './router/catalog.js';
 import { pgCatalogSource } from './pool/catalog-source.js';
 import { compileRouterRules } from './router/policy.js';
-import { Session } from './session.js';
+import { REASON_COUNT } from './router/reasons.js';
+import { Session } from './session/session.js';
 import { compileHba } from './wire/auth/hba.js';
 import { FailureLimiter } from './wire/auth/limiter.js';
 import { errorResponse } from './wire/backend.js';
@@ -51,6 +51,20 @@ export interface StartOptions {
   configFile?: string;
   /** Run as one of `workers`: the health view, reloads and admin figures come through the primary process. */
   worker?: WorkerSide;
+}
+
+/** A worker's side of the channel to the primary process (given to startProxy). */
+export interface WorkerSide {
+  /** 1-based. */
+  index: number;
+  firstSnapshot: Promise<NodeSnapshot[]>;
+  reportFailure(nodeId: number, reason: string): void;
+  forwardCancel(pid: number, secret: number): void;
+  detach(nodeId: number): void;
+  attach(nodeId: number): void;
+  shutdown(): void;
+  reload(): Promise<string>;
+  collect(cmd: string): Promise<AdminTable[]>;
 }
 
 export class StartupError extends Error {}
@@ -176,7 +190,7 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
     ...(worker ? { collectAdmin: (cmd: string) => worker.collect(cmd) } : {}),
     maxMessageBytes: config.listen.max_message_bytes,
     lagLimits: { maxBytes: config.routing.max_lag_bytes, maxMs: config.routing.max_lag_ms },
-    stats: { notUnderstood: 0, routeReasons: new Map(), errorsByClass: new Map(), poolWait: new Histogram(), clientsAccepted: 0 },
+    stats: { notUnderstood: 0, routed: new Float64Array(REASON_COUNT), errorsByClass: new Map(), poolWait: new Histogram(), clientsAccepted: 0 },
     reportNodeFailure(nodeId, reason) {
       if (!context.config.health_check.fail_on_backend_error) return;
       const node = topology.nodes[nodeId];
@@ -187,7 +201,7 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
   void pausedWaiters;
 
   const sweep = setInterval(() => {
-    const now = Date.now();
+    const now = performance.now();
     for (const s of sessions) (s as Session).checkTimeouts(now);
   }, 1000);
   sweep.unref();

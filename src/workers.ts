@@ -7,13 +7,14 @@ import cluster, { type Worker } from 'node:cluster';
 import http from 'node:http';
 import type { Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
-import { localAdminTable, type AdminTable } from './admin/console.js';
+import { localAdminTable } from './admin/console.js';
+import type { AdminTable } from './context.js';
 import { createMetricsRegistry } from './admin/metrics.js';
 import { loadConfigFile } from './config/load.js';
-import type { Config } from './config/schema.js';
+import type { Config } from './config/types.js';
 import { HealthChecker } from './nodes/health.js';
 import { applySnapshot, snapshotOf, Topology, type NodeSnapshot } from './nodes/topology.js';
-import { healthSettingsOf, startProxy, type RunningProxy } from './server.js';
+import { healthSettingsOf, startProxy, type RunningProxy, type WorkerSide } from './server.js';
 import { workerOfPid } from './context.js';
 
 /** Messages a worker sends to the primary process. */
@@ -34,20 +35,6 @@ type ToWorker =
   | { type: 'request'; id: number; what: 'reload' | 'metrics' }
   | { type: 'request'; id: number; what: 'collect'; cmd: string }
   | { type: 'reply'; id: number; ok: boolean; value?: unknown; error?: string };
-
-/** A worker's side of the channel to the primary process (given to startProxy). */
-export interface WorkerSide {
-  /** 1-based. */
-  index: number;
-  firstSnapshot: Promise<NodeSnapshot[]>;
-  reportFailure(nodeId: number, reason: string): void;
-  forwardCancel(pid: number, secret: number): void;
-  detach(nodeId: number): void;
-  attach(nodeId: number): void;
-  shutdown(): void;
-  reload(): Promise<string>;
-  collect(cmd: string): Promise<AdminTable[]>;
-}
 
 const REQUEST_TIMEOUT_MS = 15_000;
 

@@ -3,7 +3,7 @@
  * cluster (weights 0/1/1), `node dist/src/cli/main.js start --config FILE` under a raised open-files limit.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +52,8 @@ export interface PgproxyOptions {
    * (1 process), and the target is the plain 'pgproxy'; set: the 'pgproxy-workers' target, run in WORKERS_WORKLOAD only.
    */
   workers?: number;
+  /** Node options before the script (e.g. --cpu-prof); default: BENCH_PGPROXY_NODE_ARGS, split on whitespace. */
+  nodeArgs?: readonly string[];
 }
 
 export async function startPgproxy(opts: PgproxyOptions): Promise<PgproxyTarget> {
@@ -87,7 +89,7 @@ export async function startPgproxy(opts: PgproxyOptions): Promise<PgproxyTarget>
   const proc = opts.tracker.spawn(
     'pgproxy',
     'bash',
-    ['-c', `${RAISE_NOFILE}; exec "$0" "$@"`, process.execPath, ...nodeArgs(), CLI, 'start', '--config', configFile],
+    ['-c', `${RAISE_NOFILE}; exec "$0" "$@"`, process.execPath, ...(opts.nodeArgs ?? nodeArgs()), CLI, 'start', '--config', configFile],
     { cwd: opts.dir, logFile },
   );
   const app = opts.info.users.app;
@@ -202,4 +204,34 @@ function readNofile(pid: number): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * What pgproxy logs at warn when we stop it (SIGTERM: graceful shutdown; with workers, the primary process too):
+ * expected, not problems. The memory run's log is read after its proxy was stopped.
+ */
+const SHUTDOWN_MESSAGES = new Set(['shutting down: no new clients; waiting for transactions in flight', 'stopped', 'shutting down the workers']);
+
+/** Distinct warn/error messages from a pgproxy log (pino JSON lines, or anything else it printed), with counts. */
+export async function pgproxyLogProblems(file: string, who: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const counts = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    let msg = line.trim();
+    try {
+      const j = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } };
+      if ((j.level ?? 0) < 40 || (j.level === 40 && SHUTDOWN_MESSAGES.has(j.msg ?? ''))) continue;
+      msg = `${j.level === 40 ? 'warn' : j.level === 50 ? 'error' : 'fatal'}: ${j.msg ?? ''}${j.err?.message ? ` (${j.err.message})` : ''}`;
+    } catch {
+      // not JSON (a crash trace): keep the line
+    }
+    counts.set(msg, (counts.get(msg) ?? 0) + 1);
+  }
+  return [...counts].slice(0, 10).map(([m, n]) => `${who} logged ${n}× "${m}"`);
 }

@@ -6,9 +6,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { ProcessTracker } from '../procs.js';
 
-export type TargetId = 'direct' | 'pgproxy' | 'pgproxy-workers' | 'pgpool' | 'pgbouncer';
+export type TargetId = 'direct' | 'pgproxy' | 'pgproxy-workers' | 'node-pipe' | 'pgpool' | 'pgbouncer';
 
-export const TARGET_IDS: readonly TargetId[] = ['direct', 'pgproxy', 'pgproxy-workers', 'pgpool', 'pgbouncer'];
+export const TARGET_IDS: readonly TargetId[] = ['direct', 'pgproxy', 'pgproxy-workers', 'node-pipe', 'pgpool', 'pgbouncer'];
 
 /** pgproxy with `workers: 2` runs only in this workload (the project's `-S -c 64` measurement), next to pgproxy with 1. */
 export const WORKERS_WORKLOAD = 'select-simple-c64';
@@ -18,6 +18,7 @@ export const TARGET_LABELS: Readonly<Record<TargetId, string>> = {
   direct: 'direct (primary)',
   pgproxy: 'pgproxy',
   'pgproxy-workers': `pgproxy (workers: ${WORKERS})`,
+  'node-pipe': 'node pipe',
   pgpool: 'pgpool-II',
   pgbouncer: 'PgBouncer',
 };
@@ -30,7 +31,7 @@ export interface Target {
   readonly user: string;
   readonly password: string;
   readonly database: string;
-  /** The server process (for RSS), null for the direct connection. */
+  /** The server process (for CPU and RSS from /proc), null for the direct connection. */
   readonly pid: number | null;
   /** Version string for the report. */
   readonly version: string;

@@ -3,8 +3,8 @@
  * `pgbouncer` database and pgpool's PCP commands. Results are ordinary RowDescription/DataRow frames, so psql
  * and any driver can read them.
  */
-import { redactConfig } from '../config/schema.js';
-import type { ProxyContext } from '../context.js';
+import { redactConfig } from '../config/redact.js';
+import type { AdminTable, ProxyContext } from '../context.js';
 import { ProxyError } from '../errors.js';
 import { commandComplete, resultSet, textColumn } from '../wire/backend.js';
 import { SqlState } from '../wire/codes.js';
@@ -17,11 +17,7 @@ const POOL_NODES_COLUMNS = [
 
 type Rows = (string | null)[][];
 
-/** A SHOW result before it is encoded: what workers send to be merged. */
-export interface AdminTable {
-  columns: string[];
-  rows: Rows;
-}
+export type { AdminTable };
 
 function table(columns: string[], rows: Rows): AdminTable {
   return { columns, rows };

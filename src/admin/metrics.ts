@@ -7,6 +7,7 @@
  */
 import { collectDefaultMetrics, Registry, type Metric } from 'prom-client';
 import type { ProxyContext } from '../context.js';
+import { REASON_LABELS } from '../router/reasons.js';
 import type { NodeState } from '../nodes/topology.js';
 import { LATENCY_BUCKETS_MS, type Histogram } from '../lib/histogram.js';
 
@@ -145,7 +146,11 @@ export function createMetricsRegistry(ctx: ProxyContext): Registry {
   );
 
   // Routing and errors.
-  add(new ScrapeMetric('pgproxy_routed_total', "Units routed, by reason: 'read' (load-balanced reads), 'any' (statements any node can run), else why the unit went to the primary ('write', 'ddl', ...).", 'counter', byKey('reason', () => ctx.stats.routeReasons)));
+  add(
+    new ScrapeMetric('pgproxy_routed_total', "Units routed, by reason: 'read' (load-balanced reads), 'any' (statements any node can run), else why the unit went where it did ('write', 'ddl', 'in_transaction', 'lag', ...).", 'counter', () =>
+      REASON_LABELS.map((reason, i) => ({ labels: { reason }, value: ctx.stats.routed[i] ?? 0 })),
+    ),
+  );
   add(new ScrapeMetric('pgproxy_client_errors_total', 'ErrorResponses sent to clients, by SQLSTATE class (first two characters).', 'counter', byKey('class', () => ctx.stats.errorsByClass)));
   add(new ScrapeMetric('pgproxy_statements_not_understood_total', 'Statements the classifier could not understand (sent to the primary).', 'counter', () => [{ labels: {}, value: ctx.stats.notUnderstood }]));
 

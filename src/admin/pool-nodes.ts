@@ -20,11 +20,6 @@ const COLUMNS = [
   'last_status_change',
 ].map(textColumn);
 
-/** True for `SHOW POOL_NODES` (any case and spacing, optional trailing semicolon). */
-export function isShowPoolNodes(sql: string): boolean {
-  return /^\s*show\s+pool_nodes\s*;?\s*$/i.test(sql);
-}
-
 export function poolNodesRows(nodes: readonly NodeState[], loadBalanceNodeId: number | null): string[][] {
   const weights = normalisedWeights(nodes);
   return nodes.map((n, i) => {

@@ -10,22 +10,21 @@
  * - `$${` is a literal `${`; a `$` not followed by `{` is just a `$`.
  * - Only scalar values are substituted (plain, quoted or block), never keys.
  * - The result is always a string. Numeric keys accept decimal strings (see
- *   schema.ts), so `port: ${PORT:-9999}` validates as a number, while a
+ *   fields.ts), so `port: ${PORT:-9999}` validates as a number, while a
  *   password made of digits stays a string.
  */
 import { readFileSync } from 'node:fs';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import { ConfigError, formatPath, validateConfig, type Config, type ConfigIssue, type PathSegment } from './schema.js';
+import { ConfigError, formatPath, type ConfigIssue, type PathSegment } from './errors.js';
+import type { Config } from './types.js';
+import { validateConfig } from './validate.js';
 
-export {
-  ConfigError,
-  defaultConfigForCluster,
-  functionPattern,
-  passwordKind,
-  redactConfig,
-  validateConfig,
-} from './schema.js';
-export type * from './schema.js';
+export { ConfigError } from './errors.js';
+export { functionPattern } from './formats.js';
+export { redactConfig } from './redact.js';
+export { secretKind as passwordKind, secretKind } from './secrets.js';
+export { defaultConfigForCluster, validateConfig, type ClusterOptions, type ValidateOptions } from './validate.js';
+export type * from './types.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 

@@ -10,33 +10,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { findPgBinDir } from './binaries.js';
+import type { ClusterNodeInfo, ClusterUser, ClusterUsers } from './cluster-types.js';
 import { hbaConf, NODE_CONF_FILE, nodeConf, socketDirFor } from './config-files.js';
 import { findFreePorts, isPortFree, LOOPBACK } from './ports.js';
 import { childPids, isStopped, processesIn, readPostmasterPid, runningPostmaster, signalQuietly } from './procs.js';
 import { chownToServer, runAsServer, serverUser, serverUserCanReach, spawnServer } from './runas.js';
 
-export interface ClusterNodeInfo {
-  name: string;
-  host: string;
-  port: number;
-  dataDir: string;
-}
-export interface ClusterUser {
-  name: string;
-  password: string;
-}
-export interface ClusterUsers {
-  /** 'postgres' / 'postgres', SCRAM password. */
-  superuser: ClusterUser;
-  /** 'app' / 'app-secret', stored as md5; pg_hba requires md5 for it. */
-  app: ClusterUser;
-  /** 'app_scram' / 'scram-secret', SCRAM password. */
-  scram: ClusterUser;
-  /** 'pgproxy_monitor' / 'monitor-secret', granted pg_monitor; pgproxy's health checker. */
-  monitor: ClusterUser;
-  /** 'replicator' / 'repl-secret', REPLICATION role used by the standbys. */
-  replication: ClusterUser;
-}
+export type { ClusterNodeInfo, ClusterUser, ClusterUsers };
 export interface ClusterInfo {
   dir: string;
   binDir: string;

@@ -1,5 +1,5 @@
 // Text of the configuration files the dev cluster writes into each data directory.
-import type { ClusterNodeInfo, ClusterUsers } from './cluster.js';
+import type { ClusterNodeInfo, ClusterUsers } from './cluster-types.js';
 
 /** File included from postgresql.conf; rewritten per node (a standby gets a copy from pg_basebackup). */
 export const NODE_CONF_FILE = 'pgproxy.conf';

@@ -6,7 +6,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { serialize } from 'pg-protocol';
 import { BackendError, NodeConnectionError } from '../errors.js';
-import { md5SaltedResponse, isMd5Hash } from '../wire/auth/md5.js';
+import { secretKind } from '../config/secrets.js';
+import { md5SaltedResponse } from '../wire/auth/md5.js';
 import { ScramClient, ScramError, SCRAM_MECHANISM, type ScramClientKeys } from '../wire/auth/scram.js';
 import { parseErrorFields, parseParameterStatus } from '../wire/backend.js';
 import { AuthCode, BackendCode } from '../wire/codes.js';
@@ -115,13 +116,12 @@ export class BackendConnection {
   closed = false;
   /** Prepared statements this backend session holds: name ('' = unnamed) -> SQL text. */
   readonly prepared = new Map<string, string>();
-  /** Signature of the client startup parameters applied with SET (pooled reuse skips re-applying equal ones). */
-  appliedParams = '';
-  /** The session changed state that a reset must clear (SET, temp objects, prepared statements...). */
-  needsReset = false;
-  /** Session (id) whose settings this connection carries, and how many of them (transaction pooling keeps them). */
-  settingsOwner = 0;
-  settingsCount = 0;
+  /**
+   * Whose session state this backend carries: null while it is as a new connection would be; otherwise a tag the
+   * session layer chose (equal tags mean equal state). The pool resets a tagged connection (DISCARD ALL) on
+   * release unless told to keep its state.
+   */
+  stateTag: unknown = null;
 
   private constructor(
     readonly node: NodeAddress,
@@ -212,7 +212,7 @@ export class BackendConnection {
       case AuthCode.Ok:
         return null;
       case AuthCode.CleartextPassword:
-        if (isMd5Hash(login.secret)) throw new BackendError('28P01', `node ${this.node.name} asks for a cleartext password but only an md5 hash is configured for user "${login.user}"`, 'FATAL');
+        if (secretKind(login.secret) === 'md5') throw new BackendError('28P01', `node ${this.node.name} asks for a cleartext password but only an md5 hash is configured for user "${login.user}"`, 'FATAL');
         this.socket.write(serialize.password(login.secret));
         return null;
       case AuthCode.MD5Password:
@@ -223,7 +223,7 @@ export class BackendConnection {
         if (!mechanisms.includes(SCRAM_MECHANISM)) throw new BackendError('28000', `node ${this.node.name} offers no supported SASL mechanism`, 'FATAL');
         let client: ScramClient;
         if (login.scramKeys) client = ScramClient.fromKeys(login.scramKeys);
-        else if (isMd5Hash(login.secret) || login.secret === '' || login.secret.startsWith('SCRAM-SHA-256$')) {
+        else if (login.secret === '' || secretKind(login.secret) !== 'plain') {
           throw new BackendError('28P01', `node ${this.node.name} asks for SCRAM-SHA-256 but no plaintext password is configured for user "${login.user}"`, 'FATAL');
         } else client = new ScramClient(login.secret);
         this.socket.write(serialize.sendSASLInitialResponseMessage(SCRAM_MECHANISM, client.clientFirstMessage().toString('utf8')));

@@ -3,8 +3,8 @@
  * that user: a SCRAM verifier can check a client's password but can never answer a backend, and an md5 hash
  * can answer only backends that ask for md5.
  */
-import type { Config } from '../config/schema.js';
-import { isMd5Hash } from '../wire/auth/md5.js';
+import type { Config } from '../config/types.js';
+import { secretKind } from '../config/secrets.js';
 import { BackendConnection, type NodeAddress } from './backend.js';
 import { BackendError } from '../errors.js';
 
@@ -20,7 +20,7 @@ export function staticSecretProblems(_config: Config): string[] {
 export async function backendSecretProblems(config: Config, node: NodeAddress, tls?: import('./backend.js').BackendTls): Promise<string[]> {
   const problems: string[] = [];
   for (const u of config.auth.users) {
-    if (!isMd5Hash(u.password)) continue;
+    if (secretKind(u.password) !== 'md5') continue;
     try {
       const conn = await BackendConnection.connect(node, { user: u.name, database: config.health_check.database, secret: u.password, connectTimeoutMs: config.pool.connect_timeout_ms, ...(tls ? { tls } : {}) });
       conn.terminate();

@@ -126,27 +126,24 @@ export class Pool {
   }
 
   /**
-   * Returns a connection. `reset` runs ROLLBACK (when inside a transaction) and DISCARD ALL before reuse;
-   * a connection that cannot be reset, or has outlived max_lifetime_ms, is closed instead.
+   * Returns a connection. A connection inside a transaction is rolled back; with `reset` (or inside a transaction)
+   * it runs DISCARD ALL, so that the next client finds it as a new connection would be. One that cannot be reset,
+   * or has outlived max_lifetime_ms, is closed instead. Without `reset`, whatever state tag it carries stays.
    */
-  release(conn: BackendConnection, state: { reusable: boolean; inTransaction: boolean; keepSessionState?: boolean }): void {
+  release(conn: BackendConnection, state: { reusable: boolean; inTransaction: boolean; reset: boolean }): void {
     conn.owner = null;
     if (!state.reusable || conn.closed || this.closed || this.expired(conn)) {
       this.discard(conn);
       return;
     }
-    if ((!conn.needsReset || state.keepSessionState) && !state.inTransaction) {
+    if (!state.reset && !state.inTransaction) {
       this.putIdle(conn);
       return;
     }
-    const sql = state.inTransaction ? 'ROLLBACK; DISCARD ALL' : 'DISCARD ALL';
-    runInternalQuery(conn, sql, this.limits.connectTimeoutMs).then(
+    runInternalQuery(conn, state.inTransaction ? 'ROLLBACK; DISCARD ALL' : 'DISCARD ALL', this.limits.connectTimeoutMs).then(
       () => {
-        conn.needsReset = false;
         conn.prepared.clear();
-        conn.appliedParams = '';
-        conn.settingsOwner = 0;
-        conn.settingsCount = 0;
+        conn.stateTag = null;
         this.putIdle(conn);
       },
       (err: Error) => {

@@ -1,4 +1,4 @@
-/** Weighted choice of the node that serves a session's (or a statement's) reads. */
+/** Weighted choice of the node that serves a session's (or a statement's) reads. Pure: no I/O, no clock. */
 import type { NodeState } from '../nodes/topology.js';
 
 export interface LagLimits {
@@ -37,7 +37,7 @@ export function canRead(n: NodeState, limits: LagLimits, minLsn: bigint | null, 
 /**
  * Picks a node among those that may serve reads, by weight. Standbys and the primary both take reads in
  * proportion to their weights (weight 0 on the primary keeps reads off it). Returns null when no node with a
- * positive weight can serve the read: the caller then uses the primary.
+ * positive weight can serve the read: the caller then uses the primary. Allocates nothing.
  */
 export function pickReadNode(
   nodes: readonly NodeState[],
@@ -47,11 +47,15 @@ export function pickReadNode(
   random: () => number = Math.random,
 ): NodeState | null {
   let total = 0;
-  for (const n of nodes) if (n.weight > 0 && canRead(n, limits, minLsn, onlyStandbys)) total += n.weight;
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i] as NodeState;
+    if (n.weight > 0 && canRead(n, limits, minLsn, onlyStandbys)) total += n.weight;
+  }
   if (total <= 0) return null;
   let r = random() * total;
   let last: NodeState | null = null;
-  for (const n of nodes) {
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i] as NodeState;
     if (n.weight <= 0 || !canRead(n, limits, minLsn, onlyStandbys)) continue;
     last = n;
     r -= n.weight;

@@ -52,10 +52,11 @@ const NEVER_ON_STANDBY: ReadonlySet<string> = new Set([
   'pg_terminate_backend', 'pg_cancel_backend', 'pg_export_snapshot',
 ]);
 
+const NEVER_ON_STANDBY_QUALIFIED: ReadonlySet<string> = new Set([...NEVER_ON_STANDBY].map((n) => `pg_catalog.${n}`));
+
 /** Built-ins that must run on the primary: matched on the bare name, or qualified as pg_catalog.name. */
 export function isNeverOnStandby(name: string): boolean {
-  if (NEVER_ON_STANDBY.has(name)) return true;
-  return name.startsWith('pg_catalog.') && NEVER_ON_STANDBY.has(name.slice(11));
+  return NEVER_ON_STANDBY.has(name) || NEVER_ON_STANDBY_QUALIFIED.has(name);
 }
 
 /** The built-in list, for documentation and `pgproxy check`. */

@@ -1,4 +1,7 @@
 /**
+ * (Over 500 lines on purpose: one scanner state machine and its keyword table; split up, its branches would
+ * share their per-statement state across modules.)
+ *
  * PostgreSQL-compatible SQL lexer: one pass over char codes, tokens written into reused typed arrays (no object
  * per token), statements split at `;` the way psql splits them.
  *
@@ -15,7 +18,12 @@
  * Assumes standard_conforming_strings = on (the default since 9.1): a backslash in '...' is an ordinary char.
  * Never throws and never loops: every branch advances the position, unterminated constructs end at EOF and
  * set UNTERMINATED on the statement they are in.
+ *
+ * classify/shape.ts scans the UTF-8 bytes the same way (for the classification cache): a change to how text is
+ * split into tokens here must be made there too (test/unit/router/shape.test.ts checks that they agree).
  */
+
+import { Hint, MAX_HINT_COMMENT, commentHintText } from './hints.js';
 
 export const enum TokenType {
   Ident = 1, // unquoted identifier or keyword (KEYWORDS id in `kws`)
@@ -205,19 +213,6 @@ function isOpChar(c: number): boolean {
 }
 function isSpace(c: number): boolean {
   return c === 32 || (c >= 9 && c <= 13);
-}
-
-/** Does the comment body src[s, e) read `target` once whitespace is dropped and letters lowercased? */
-function squashedEquals(src: string, s: number, e: number, target: string): boolean {
-  let j = 0;
-  for (let k = s; k < e; k++) {
-    let c = src.charCodeAt(k);
-    if (isSpace(c)) continue;
-    if (c >= 65 && c <= 90) c |= 0x20;
-    if (j >= target.length || c !== target.charCodeAt(j)) return false;
-    j++;
-  }
-  return j === target.length;
 }
 
 export class Lexer {
@@ -530,11 +525,9 @@ export class Lexer {
       if (c === 42 && i + 1 < n && src.charCodeAt(i + 1) === 47) {
         i += 2;
         if (--depth === 0) {
-          if (this.count === this.stFirst && i - start <= 200) {
-            // A leading comment: pgpool's hint, or ours.
-            if (squashedEquals(src, start + 2, i - 2, 'noloadbalance') || squashedEquals(src, start + 2, i - 2, 'pgproxy:primary')) {
-              this.stFlags |= StmtFlag.HintPrimary;
-            }
+          // A leading comment: pgpool's hint, or ours (router/hints.ts).
+          if (this.count === this.stFirst && i - start <= MAX_HINT_COMMENT && (commentHintText(src, start + 2, i - 2) & Hint.Primary) !== 0) {
+            this.stFlags |= StmtFlag.HintPrimary;
           }
           return i;
         }

@@ -94,8 +94,30 @@ export const SSL_REFUSED = Buffer.from('N');
 export const SSL_ACCEPTED = Buffer.from('S');
 export const AUTH_CLEARTEXT = new FrameWriter(9).begin(BackendCode.Authentication).int32(AuthCode.CleartextPassword).end().toBuffer();
 
+const READY_IN_TX = new FrameWriter(6).begin(BackendCode.ReadyForQuery).byte(0x54).end().toBuffer();
+const READY_FAILED = new FrameWriter(6).begin(BackendCode.ReadyForQuery).byte(0x45).end().toBuffer();
+
+/** ReadyForQuery with a transaction status: shared constant frames for I, T and E (never write into them). */
 export function readyForQuery(status: number): Buffer {
-  return new FrameWriter(6).begin(BackendCode.ReadyForQuery).byte(status).end().toBuffer();
+  switch (status) {
+    case 0x49:
+      return READY_IDLE;
+    case 0x54:
+      return READY_IN_TX;
+    case 0x45:
+      return READY_FAILED;
+    default:
+      return new FrameWriter(6).begin(BackendCode.ReadyForQuery).byte(status).end().toBuffer();
+  }
+}
+
+/** A whole message around a body received from a backend (a copy: the body is a borrowed view). */
+export function messageFrame(type: number, body: Buffer): Buffer {
+  const b = Buffer.allocUnsafe(body.length + 5);
+  b[0] = type;
+  b.writeInt32BE(body.length + 4, 1);
+  body.copy(b, 5);
+  return b;
 }
 
 export function authMd5Request(salt: Buffer): Buffer {

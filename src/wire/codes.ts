@@ -89,5 +89,6 @@ export const SqlState = {
   QueryCanceled: '57014',
   InternalError: 'XX000',
   InvalidCatalogName: '3D000',
+  InvalidSqlStatementName: '26000',
 } as const;
 export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState];

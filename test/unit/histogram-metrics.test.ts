@@ -7,6 +7,7 @@ import { Histogram, LATENCY_BUCKETS_MS } from '../../src/lib/histogram.js';
 import { createMetricsRegistry, histogramMetric, LATENCY_BUCKETS_LE } from '../../src/admin/metrics.js';
 import type { ClientInfo, ProxyContext, SessionView } from '../../src/context.js';
 import { Topology } from '../../src/nodes/topology.js';
+import { REASON_LABELS } from '../../src/router/reasons.js';
 
 interface Line {
   name: string;
@@ -176,7 +177,7 @@ describe('createMetricsRegistry', () => {
       },
       stats: {
         notUnderstood: 7,
-        routeReasons: new Map([['read', 4], ['write', 2], ['locking read', 1]]),
+        routed: Float64Array.from(REASON_LABELS, (l) => (l === 'read' ? 4 : l === 'write' ? 2 : l === 'locking_read' ? 1 : 0)),
         errorsByClass: new Map([['42', 3]]),
         poolWait,
         clientsAccepted: 9,
@@ -218,7 +219,7 @@ describe('createMetricsRegistry', () => {
     expect(value('pgproxy_writes_total', { node: 'node0' })).toBe(2);
     expect(value('pgproxy_node_sent_bytes_total', { node: 'node1' })).toBe(100);
     expect(value('pgproxy_node_received_bytes_total', { node: 'node1' })).toBe(2000);
-    expect(value('pgproxy_routed_total', { reason: 'locking read' })).toBe(1);
+    expect(value('pgproxy_routed_total', { reason: 'locking_read' })).toBe(1);
     expect(value('pgproxy_routed_total', { reason: 'read' })).toBe(4);
     expect(value('pgproxy_client_errors_total', { class: '42' })).toBe(3);
     expect(value('pgproxy_statements_not_understood_total')).toBe(7);

@@ -11,19 +11,17 @@
  * @see https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-START-UP
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { secretKind } from '../../config/secrets.js';
 
-const MD5_HASH_RE = /^md5[0-9a-f]{32}$/;
-/** PostgreSQL's stored SCRAM form; such a secret can never answer md5. */
-const SCRAM_SECRET_RE = /^SCRAM-SHA-256\$[0-9]+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/;
 export const MD5_SALT_LENGTH = 4;
 
 /**
- * True when `secret` is a stored md5 hash rather than a plaintext password.
- * Like PostgreSQL, a plaintext password that happens to look like this is
- * taken as a hash.
+ * True when `secret` is a stored md5 hash rather than a plaintext password
+ * (`secretKind(secret) === 'md5'`). Like PostgreSQL, a plaintext password that
+ * happens to look like one is taken as a hash.
  */
 export function isMd5Hash(secret: string): boolean {
-  return MD5_HASH_RE.test(secret);
+  return secretKind(secret) === 'md5';
 }
 
 function md5hex(data: string | Buffer): string {
@@ -44,8 +42,9 @@ export function md5PasswordHash(user: string, password: string): string {
  */
 export function md5SaltedResponse(user: string, secret: string, salt: Buffer): string {
   if (salt.length !== MD5_SALT_LENGTH) throw new TypeError(`md5 salt must be ${MD5_SALT_LENGTH} bytes, got ${salt.length}`);
-  if (SCRAM_SECRET_RE.test(secret)) throw new TypeError('a SCRAM-SHA-256 verifier cannot answer an md5 challenge');
-  const inner = isMd5Hash(secret) ? secret.slice(3) : md5hex(secret + user);
+  const kind = secretKind(secret);
+  if (kind === 'scram') throw new TypeError('a SCRAM-SHA-256 verifier cannot answer an md5 challenge');
+  const inner = kind === 'md5' ? secret.slice(3) : md5hex(secret + user);
   return 'md5' + md5hex(Buffer.concat([Buffer.from(inner, 'latin1'), salt]));
 }
 
@@ -55,7 +54,7 @@ export function md5SaltedResponse(user: string, secret: string, salt: Buffer): s
  * (a SCRAM verifier). `response` is the PasswordMessage string without its NUL.
  */
 export function verifyMd5Response(user: string, secret: string, salt: Buffer, response: string): boolean {
-  if (salt.length !== MD5_SALT_LENGTH || SCRAM_SECRET_RE.test(secret)) return false;
+  if (salt.length !== MD5_SALT_LENGTH || secretKind(secret) === 'scram') return false;
   const expected = Buffer.from(md5SaltedResponse(user, secret, salt), 'latin1');
   const actual = Buffer.from(response, 'utf8');
   // The expected length (35) is public; only the content must not leak through timing.

@@ -1,17 +1,20 @@
 /** Checks a cleartext password (the `password` method, over TLS only) against any stored form of the secret. */
-import { createHash, createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
-import { isMd5Hash, md5PasswordHash } from './md5.js';
-import { parseScramVerifier, saslprep } from './scram.js';
+import { timingSafeEqual } from 'node:crypto';
+import { parseScramVerifier, secretKind } from '../../config/secrets.js';
+import { md5PasswordHash } from './md5.js';
+import { passwordMatchesVerifier } from './scram/verifier.js';
 
+/** True when `password` is the one `secret` stores (plaintext, md5 hash or SCRAM verifier); timing-safe. */
 export function verifyCleartextPassword(user: string, secret: string, password: string): boolean {
   if (secret === '') return false;
-  const verifier = secret.startsWith('SCRAM-SHA-256$') ? parseScramVerifier(secret) : null;
-  if (verifier !== null) {
-    const salted = pbkdf2Sync(saslprep(password), verifier.salt, verifier.iterations, 32, 'sha256');
-    const storedKey = createHash('sha256').update(createHmac('sha256', salted).update('Client Key').digest()).digest();
-    return timingSafeEqual(storedKey, verifier.storedKey);
+  switch (secretKind(secret)) {
+    case 'scram':
+      return passwordMatchesVerifier(password, parseScramVerifier(secret)!);
+    case 'md5':
+      return sameText(secret, md5PasswordHash(user, password));
+    case 'plain':
+      return sameText(secret, password);
   }
-  return isMd5Hash(secret) ? sameText(secret, md5PasswordHash(user, password)) : sameText(secret, password);
 }
 
 function sameText(a: string, b: string): boolean {

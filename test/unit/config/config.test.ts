@@ -1,3 +1,5 @@
+// The loader end to end: the sample file, defaults, every error with its key and line, ${ENV} substitution,
+// redaction. Over 500 lines because it is one table of cases per section of the file; helpers are at the top.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,10 +14,10 @@ import {
   passwordKind,
   redactConfig,
   type Config,
-} from '../../src/config/load.js';
-import { KEYS_BY_SECTION } from '../../src/config/schema.js';
+} from '../../../src/config/load.js';
+import { KEYS_BY_SECTION } from '../../../src/config/schema.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const SAMPLE = join(root, 'pgproxy.yaml');
 
 /** Parse `text` (lines joined with \n) and return the ConfigError it must raise. */
@@ -304,12 +306,19 @@ describe('error lines and key paths', () => {
   });
 
   it('refuses a SCRAM verifier as the health-check password', () => {
-    const verifier = 'SCRAM-SHA-256$4096:c2FsdHNhbHQ=$c3RvcmVka2V5c3RvcmVka2V5:c2VydmVya2V5c2VydmVya2V5';
+    // Made by libpq 15 (PQencryptPasswordConn) for the password 'secret'.
+    const verifier = 'SCRAM-SHA-256$4096:4wcQfPuoe7w8DWTIwZ0ZuA==$j4s1OcQ1epJysvu4fEc/5UC1810GXExjTSEqxugdt/w=:jt2f/4fN56TsGF3amlzvlpQoAh96W7nQiqhT8JHzXzk=';
     expect(passwordKind(verifier)).toBe('scram');
     const err = errorOf(['backends:', '  - port: 5432', 'auth:', '  users:', `    - { name: app, password: '${verifier}' }`]);
     expect(err.issues).toHaveLength(1);
     expect(err.issues[0]).toMatchObject({ path: 'health_check.password', line: null });
     expect(err.message).not.toContain(verifier);
+  });
+
+  it('refuses a SCRAM-looking password that PostgreSQL would not read as a verifier (keys of 18 bytes, not 32)', () => {
+    const bad = 'SCRAM-SHA-256$4096:c2FsdHNhbHQ=$c3RvcmVka2V5c3RvcmVka2V5:c2VydmVya2V5c2VydmVya2V5';
+    const err = errorOf(['backends:', '  - port: 5432', 'auth:', '  users:', `    - { name: app, password: '${bad}' }`]);
+    expect(err.issues).toEqual([{ path: 'auth.users[0].password', line: 5, message: 'malformed SCRAM-SHA-256 verifier' }]);
   });
 });
 

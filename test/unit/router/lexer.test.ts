@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Lexer, StmtFlag, TokenType, splitStatements, tokenize } from '../../src/router/lexer.js';
+import { Lexer, StmtFlag, TokenType, splitStatements, tokenize } from '../../../src/router/lexer.js';
 
 const NAMES: Record<number, string> = {
   [TokenType.Ident]: 'ident',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileFunctionRules, isNeverOnStandby, neverOnStandbyFunctions } from '../../src/router/functions.js';
+import { compileFunctionRules, isNeverOnStandby, neverOnStandbyFunctions } from '../../../src/router/functions.js';
 
 describe('built-in functions that never run on a standby', () => {
   it.each([

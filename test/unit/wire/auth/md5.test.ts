@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { serialize } from 'pg-protocol';
 import { describe, expect, it } from 'vitest';
-import { isMd5Hash, md5PasswordHash, md5SaltedResponse, randomSalt, verifyMd5Response } from '../../src/wire/auth/md5.js';
-import { makeScramVerifier } from '../../src/wire/auth/scram.js';
+import { isMd5Hash, md5PasswordHash, md5SaltedResponse, randomSalt, verifyMd5Response } from '../../../../src/wire/auth/md5.js';
+import { makeScramVerifier } from '../../../../src/wire/auth/scram.js';
 
 // node-postgres' own md5 code, the client side every pg user runs.
 const require = createRequire(import.meta.url);

@@ -1,0 +1,178 @@
+/**
+ * What each reply a backend connection owes answers, in order. The backend answers every Parse with
+ * ParseComplete, every Close with CloseComplete, and every Sync or simple Query with one ReadyForQuery; after an
+ * error in an extended batch it skips to the batch's Sync. Entries pgproxy injected itself (a Parse re-prepared on
+ * another node, its own Sync or Query) are answered too, and those answers must never reach the client.
+ *
+ * Pure bookkeeping: the link feeds it reply types, it says what the client gets. No I/O, no allocation per entry
+ * (entries are the shared constants below).
+ */
+import { BackendCode } from '../wire/codes.js';
+
+export type OwedKind =
+  /** ParseComplete answers it. */
+  | 'parse'
+  /** CloseComplete answers it. */
+  | 'close'
+  /** ReadyForQuery answers it (a Sync). */
+  | 'sync'
+  /** ReadyForQuery answers it (a simple Query, with everything it returns before). */
+  | 'query'
+  /** pgproxy's own WAL-position query: its DataRow is read by pgproxy, the rest swallowed. */
+  | 'lsn'
+  /**
+   * The client's CopyDone/CopyFail, sent before the backend said it entered COPY IN: marks which of the
+   * client's pipelined Syncs came before the copy data ends (PostgreSQL ignores Sync in copy-in mode).
+   */
+  | 'copy-end';
+
+export interface Owed {
+  readonly kind: OwedKind;
+  /** pgproxy sent it: its answer is swallowed. */
+  readonly injected: boolean;
+  /** Answered by a ReadyForQuery. */
+  readonly endsUnit: boolean;
+}
+
+function owed(kind: OwedKind, injected: boolean): Owed {
+  return Object.freeze({ kind, injected, endsUnit: kind === 'sync' || kind === 'query' || kind === 'lsn' });
+}
+
+/** The entries; compared by identity. */
+export const OWED = Object.freeze({
+  parse: owed('parse', false),
+  close: owed('close', false),
+  sync: owed('sync', false),
+  query: owed('query', false),
+  copyEnd: owed('copy-end', false),
+  injectedParse: owed('parse', true),
+  injectedClose: owed('close', true),
+  injectedSync: owed('sync', true),
+  injectedQuery: owed('query', true),
+  lsnQuery: owed('lsn', true),
+});
+
+export class ReplyQueue {
+  private items: Owed[] = [];
+  private head = 0;
+  /** Entries answered by a ReadyForQuery (the client's and pgproxy's). */
+  private units = 0;
+  /** Of those, the ones the client sent. */
+  private clientUnits = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  /** ReadyForQuery messages still to come on this connection. */
+  get pendingReady(): number {
+    return this.units;
+  }
+
+  /** ReadyForQuery messages still to come that the client waits for (its own Syncs and Queries). */
+  get clientPendingReady(): number {
+    return this.clientUnits;
+  }
+
+  /** The oldest entry not yet answered, or null. */
+  peek(): Owed | null {
+    return this.head < this.items.length ? this.items[this.head]! : null;
+  }
+
+  push(entry: Owed): void {
+    this.items.push(entry);
+    if (entry.endsUnit) {
+      this.units++;
+      if (!entry.injected) this.clientUnits++;
+    }
+  }
+
+  /**
+   * A reply's header arrived: whether the client gets that reply. ParseComplete and CloseComplete consume
+   * their entry here; ReadyForQuery is consumed by `ready()` once it is complete.
+   */
+  forwards(type: number): boolean {
+    const head = this.peek();
+    // Everything an injected Query or WAL-position query returns is pgproxy's.
+    if (head !== null && head.injected && (head.kind === 'query' || head.kind === 'lsn')) return false;
+    switch (type) {
+      case BackendCode.ParseComplete:
+        return head !== null && head.kind === 'parse' ? !this.shift().injected : true;
+      case BackendCode.CloseComplete:
+        return head !== null && head.kind === 'close' ? !this.shift().injected : true;
+      case BackendCode.ReadyForQuery: {
+        // Parse/Close entries still queued were skipped by an error: the ReadyForQuery answers the first unit.
+        const unit = this.firstUnit();
+        return unit === null || !unit.injected;
+      }
+      default:
+        return true;
+    }
+  }
+
+  /** The current unit failed: in an extended batch the backend skips its remaining Parse and Close. */
+  errorArrived(): void {
+    const head = this.peek();
+    if (head === null || head.kind === 'query' || head.kind === 'lsn') return;
+    for (let e = this.peek(); e !== null && (e.kind === 'parse' || e.kind === 'close'); e = this.peek()) this.shift();
+  }
+
+  /** A ReadyForQuery arrived: consumes entries up to the unit it answers, and returns that unit (null: none owed). */
+  ready(): Owed | null {
+    while (this.head < this.items.length) {
+      const e = this.shift();
+      if (e.endsUnit) {
+        this.units--;
+        if (!e.injected) this.clientUnits--;
+        return e;
+      }
+    }
+    return null;
+  }
+
+  /** Whether an entry of `kind` is queued. */
+  has(kind: OwedKind): boolean {
+    for (let i = this.head; i < this.items.length; i++) if (this.items[i]!.kind === kind) return true;
+    return false;
+  }
+
+  /**
+   * The backend entered COPY IN. PostgreSQL ignores Sync (and Flush) in copy-in mode, so the client's Syncs sent
+   * after the COPY's Execute and before its CopyDone/CopyFail get no ReadyForQuery: drop them, and the marker.
+   * Returns true when the client has not sent its CopyDone/CopyFail yet.
+   */
+  copyInStarted(): boolean {
+    const kept: Owed[] = [];
+    let beforeEnd = true;
+    for (let i = this.head; i < this.items.length; i++) {
+      const e = this.items[i]!;
+      if (beforeEnd && e.kind === 'copy-end') {
+        beforeEnd = false;
+        continue;
+      }
+      if (beforeEnd && e.kind === 'sync' && !e.injected) {
+        this.units--;
+        this.clientUnits--;
+        continue;
+      }
+      kept.push(e);
+    }
+    this.items = kept;
+    this.head = 0;
+    return beforeEnd;
+  }
+
+  private firstUnit(): Owed | null {
+    for (let i = this.head; i < this.items.length; i++) if (this.items[i]!.endsUnit) return this.items[i]!;
+    return null;
+  }
+
+  private shift(): Owed {
+    const e = this.items[this.head++]!;
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    }
+    return e;
+  }
+}
