@@ -42,14 +42,52 @@ export interface BackendTls {
 }
 
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+/** Size of the buffer a plaintext backend socket reads into (PostgreSQL sends at most 8 KB per write). */
+const READ_BUFFER_SIZE = 16 * 1024;
+
+/**
+ * Where a backend socket's reads go. A plaintext socket reads into one reused buffer (Node's `onread`): no Buffer
+ * is allocated and no stream event is emitted per read. The chunk handed to `sink` is a view of that buffer, valid
+ * during the call; when `sink` says a view of it was kept (queued for writing to a client that reads slowly), the
+ * next read goes into a new buffer, so that queued bytes are never overwritten. TLS sockets keep the stream path.
+ */
+const NO_SINK = (): boolean => false;
+
+export class SocketReads {
+  private buf: Buffer | null = null;
+  private lent = false;
+  /** Returns true when the chunk, or a view of it, is kept beyond the call. */
+  sink: (chunk: Buffer) => boolean = NO_SINK;
+
+  readonly nextBuffer = (): Buffer => {
+    if (this.buf === null || this.lent) {
+      this.buf = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+      this.lent = false;
+    }
+    return this.buf;
+  };
+
+  /** Returns true: keep reading (backpressure pauses the socket itself). */
+  readonly onRead = (n: number, buf: Buffer): boolean => {
+    if (this.sink(buf.subarray(0, n))) this.lent = true;
+    return true;
+  };
+
+  /** The stream path (TLS): every chunk is a buffer of its own. */
+  readonly onData = (chunk: Buffer): void => {
+    this.sink(chunk);
+  };
+}
 
 /**
  * Connects to a node; with backend TLS, asks for it (SSLRequest) and upgrades when the node answers 'S'.
  * `prefer` falls back to plaintext on 'N'; `require` and `verify-full` refuse it.
  */
-function openSocket(node: NodeAddress, opts: BackendTls | undefined, timeoutMs: number): Promise<net.Socket> {
+function openSocket(node: NodeAddress, opts: BackendTls | undefined, timeoutMs: number, reads: SocketReads): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const raw = net.connect({ host: node.host, port: node.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
+    const mode = opts?.mode ?? 'disable';
+    // The raw socket always reads into the reused buffer; with TLS, the TLS layer takes its reads over.
+    const raw = net.connect({ host: node.host, port: node.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000, onread: { buffer: reads.nextBuffer, callback: reads.onRead } });
     const timer = setTimeout(() => fail(new NodeConnectionError(node.name, `timeout connecting to ${node.name} (${node.host}:${node.port})`)), timeoutMs);
     let done = false;
     const fail = (err: Error): void => {
@@ -64,41 +102,48 @@ function openSocket(node: NodeAddress, opts: BackendTls | undefined, timeoutMs: 
       done = true;
       clearTimeout(timer);
       s.removeAllListeners('error');
-      s.removeAllListeners('data');
+      // A TLS socket emits its decrypted bytes as chunks of their own.
+      if (s !== raw) s.on('data', reads.onData);
       resolve(s);
     };
     raw.on('error', (err) => fail(new NodeConnectionError(node.name, `${node.name} (${node.host}:${node.port}): ${err.message}`)));
     raw.on('connect', () => {
-      if (!opts || opts.mode === 'disable') return ok(raw);
+      if (mode === 'disable') return ok(raw);
       raw.write(SSL_REQUEST);
-      raw.once('data', (answer: Buffer) => {
+      reads.sink = (answer) => {
+        reads.sink = NO_SINK;
         // Anything after the one-byte answer would be unencrypted data injected before the handshake.
-        if (answer.length !== 1) return fail(new NodeConnectionError(node.name, `${node.name} sent unexpected data after its SSL answer`));
-        if (answer[0] === 0x4e) {
-          if (opts.mode === 'prefer') return ok(raw);
-          return fail(new NodeConnectionError(node.name, `${node.name} does not support TLS (backend_tls.mode = ${opts.mode})`));
+        if (answer.length !== 1) fail(new NodeConnectionError(node.name, `${node.name} sent unexpected data after its SSL answer`));
+        else if (answer[0] === 0x4e) {
+          if (mode === 'prefer') ok(raw);
+          else fail(new NodeConnectionError(node.name, `${node.name} does not support TLS (backend_tls.mode = ${mode})`));
+        } else if (answer[0] !== 0x53) fail(new NodeConnectionError(node.name, `${node.name} sent an invalid answer to SSLRequest`));
+        else {
+          const verify = mode === 'verify-full';
+          const secure = tls.connect({
+            socket: raw,
+            host: node.host,
+            ...(net.isIP(node.host) === 0 ? { servername: node.host } : {}),
+            ...(opts!.ca ? { ca: opts!.ca } : {}),
+            rejectUnauthorized: verify,
+            ...(verify ? {} : { checkServerIdentity: () => undefined }),
+          });
+          secure.once('secureConnect', () => ok(secure));
+          secure.on('error', (err) => fail(new NodeConnectionError(node.name, `${node.name}: TLS: ${err.message}`)));
         }
-        if (answer[0] !== 0x53) return fail(new NodeConnectionError(node.name, `${node.name} sent an invalid answer to SSLRequest`));
-        raw.removeAllListeners('data');
-        const verify = opts.mode === 'verify-full';
-        const secure = tls.connect({
-          socket: raw,
-          host: node.host,
-          ...(net.isIP(node.host) === 0 ? { servername: node.host } : {}),
-          ...(opts.ca ? { ca: opts.ca } : {}),
-          rejectUnauthorized: verify,
-          ...(verify ? {} : { checkServerIdentity: () => undefined }),
-        });
-        secure.once('secureConnect', () => ok(secure));
-        secure.on('error', (err) => fail(new NodeConnectionError(node.name, `${node.name}: TLS: ${err.message}`)));
-      });
+        return false;
+      };
     });
   });
 }
 
 /** What a backend connection reports to the session that holds it. */
 export interface BackendOwner {
-  onBackendData(conn: BackendConnection, chunk: Buffer): void;
+  /**
+   * Bytes from the backend. `chunk` is valid only during the call; return true when a view of it was kept (e.g.
+   * queued for writing to a client), so that the next read does not overwrite it.
+   */
+  onBackendData(conn: BackendConnection, chunk: Buffer): boolean;
   onBackendClosed(conn: BackendConnection, error: Error | null): void;
   onBackendDrain(conn: BackendConnection): void;
 }
@@ -128,16 +173,18 @@ export class BackendConnection {
     readonly user: string,
     readonly database: string,
     readonly socket: net.Socket,
+    private readonly reads: SocketReads,
   ) {}
 
   static connect(node: NodeAddress, login: LoginSpec): Promise<BackendConnection> {
     const started = Date.now();
-    return openSocket(node, login.tls, login.connectTimeoutMs).then((socket) => BackendConnection.login(node, login, socket, Math.max(1, login.connectTimeoutMs - (Date.now() - started))));
+    const reads = new SocketReads();
+    return openSocket(node, login.tls, login.connectTimeoutMs, reads).then((socket) => BackendConnection.login(node, login, socket, reads, Math.max(1, login.connectTimeoutMs - (Date.now() - started))));
   }
 
-  private static login(node: NodeAddress, login: LoginSpec, socket: net.Socket, timeoutMs: number): Promise<BackendConnection> {
+  private static login(node: NodeAddress, login: LoginSpec, socket: net.Socket, reads: SocketReads, timeoutMs: number): Promise<BackendConnection> {
     return new Promise((resolve, reject) => {
-      const conn = new BackendConnection(node, login.user, login.database, socket);
+      const conn = new BackendConnection(node, login.user, login.database, socket, reads);
       const framer = new Framer(1 << 24);
       let scram: ScramClient | null = null;
       let settled = false;
@@ -155,8 +202,8 @@ export class BackendConnection {
       socket.on('error', onError);
       socket.on('close', onClose);
       socket.write(serialize.startup({ user: login.user, database: login.database, ...login.params }));
-      const onData = (chunk: Buffer): void => {
-        if (settled) return;
+      const onData = (chunk: Buffer): boolean => {
+        if (settled) return false;
         try {
           framer.push(chunk);
           while (framer.next()) {
@@ -178,18 +225,17 @@ export class BackendConnection {
               case BackendCode.ErrorResponse: {
                 const f = parseErrorFields(body);
                 fail(new BackendError(f.code, f.message, f.severity, Buffer.from(buf.subarray(framer.start, framer.end))));
-                return;
+                return false;
               }
               case BackendCode.ReadyForQuery:
                 if (framer.pending) throw new Error('unexpected data after ReadyForQuery');
                 settled = true;
                 clearTimeout(timer);
-                socket.off('data', onData);
                 socket.off('error', onError);
                 socket.off('close', onClose);
                 conn.enterForwarding();
                 resolve(conn);
-                return;
+                return false;
               default:
                 break; // NoticeResponse, NegotiateProtocolVersion: nothing to do during login
             }
@@ -200,8 +246,9 @@ export class BackendConnection {
           else if (err instanceof ScramError) fail(new BackendError('28P01', `${node.name}: ${err.message}`, 'FATAL'));
           else fail(new NodeConnectionError(node.name, `${node.name}: ${(err as Error).message}`));
         }
+        return false;
       };
-      socket.on('data', onData);
+      reads.sink = onData;
     });
   }
 
@@ -244,13 +291,14 @@ export class BackendConnection {
 
   private enterForwarding(): void {
     const socket = this.socket;
-    socket.on('data', (chunk: Buffer) => {
+    this.reads.sink = (chunk) => {
       const owner = this.owner;
-      if (owner !== null) owner.onBackendData(this, chunk);
+      if (owner !== null) return owner.onBackendData(this, chunk);
       // Data on an idle pooled connection is a FATAL (e.g. the node shutting down) or a stray notice:
       // either way the connection is no longer trustworthy.
-      else this.destroy();
-    });
+      this.destroy();
+      return false;
+    };
     socket.on('drain', () => this.owner?.onBackendDrain(this));
     socket.on('error', () => this.handleClose(null));
     socket.on('close', () => this.handleClose(null));

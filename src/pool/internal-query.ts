@@ -26,6 +26,7 @@ export function runInternalQuery(conn: BackendConnection, sql: string, timeoutMs
     };
     const owner: BackendOwner = {
       onBackendData(_c, chunk) {
+        // Rows are decoded to strings as they come (a partial message is copied by the framer): nothing is kept.
         try {
           framer.push(chunk);
           while (framer.next()) {
@@ -38,7 +39,7 @@ export function runInternalQuery(conn: BackendConnection, sql: string, timeoutMs
               finish();
               if (error) reject(error);
               else resolve({ rows });
-              return;
+              return false;
             }
           }
         } catch (err) {
@@ -46,6 +47,7 @@ export function runInternalQuery(conn: BackendConnection, sql: string, timeoutMs
           conn.destroy();
           reject(err);
         }
+        return false;
       },
       onBackendClosed(c, err) {
         finish();

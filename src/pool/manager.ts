@@ -71,6 +71,13 @@ export class PoolManager implements ConnectionGate {
     }
   }
 
+  idled(user: string, database: string): void {
+    if (this.global.maxPerUser === 0 && this.global.maxPerDatabase === 0) return;
+    // Like PgBouncer: a session waiting under the user's or database's limit takes the slot of an idle connection
+    // of another pool (serveWaiter evicts it through tryOpen).
+    for (const p of this.pools.values()) if (p.hasWaiters && (p.user === user || p.database === database)) p.serveWaiter();
+  }
+
   /** Backend connections counted for a user (all nodes and databases). */
   connectionsOfUser(user: string): number {
     return this.perUser.get(user) ?? 0;

@@ -25,6 +25,8 @@ export interface ConnectionGate {
   tryOpen(user: string, database: string): boolean;
   /** A connection counted by tryOpen is gone. */
   closed(user: string, database: string): void;
+  /** A connection of (user, database) went idle: a pool waiting under a shared limit may take its place. */
+  idled(user: string, database: string): void;
 }
 
 interface Waiter {
@@ -164,6 +166,12 @@ export class Pool {
     }
     this.busy--;
     this.idle.push(conn);
+    this.gate.idled(this.user, this.database);
+  }
+
+  /** Waiters queued for a connection (another pool may give up an idle one for them under a shared limit). */
+  get hasWaiters(): boolean {
+    return this.waiters.length > 0;
   }
 
   private discard(conn: BackendConnection): void {

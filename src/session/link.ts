@@ -13,8 +13,8 @@ import type { SegmentSetting } from './segment.js';
 
 /** What a link tells the session that holds it. */
 export interface LinkOwner {
-  /** Backend bytes the client gets, in order. */
-  toClient(bytes: Buffer): void;
+  /** Backend bytes the client gets, in order. Returns true when they (views of a read buffer) were queued. */
+  toClient(bytes: Buffer): boolean;
   /** A ReadyForQuery arrived, answering `unit` (null: one nobody asked for); the link's status is updated. */
   linkReady(link: Link, unit: Owed | null): void;
   /**
@@ -72,6 +72,8 @@ export class Link implements ReplyHandler, BackendOwner {
   /** Transaction status before the segment. */
   statusBefore: number = TxStatus.Idle;
 
+  /** A view of the backend chunk being handled was queued for the client (the read buffer must not be reused). */
+  private kept = false;
   private runBuf: Buffer = EMPTY;
   private runStart = 0;
   private runEnd = 0;
@@ -137,16 +139,18 @@ export class Link implements ReplyHandler, BackendOwner {
 
   // ------------------------------------------------------------------ BackendOwner
 
-  onBackendData(conn: BackendConnection, chunk: Buffer): void {
+  onBackendData(conn: BackendConnection, chunk: Buffer): boolean {
     this.node.bytesFromNode += chunk.length;
+    this.kept = false;
     try {
       this.scanner.feed(chunk);
     } catch (err) {
       this.owner.linkMalformed(this, err as Error);
       conn.destroy();
-      return;
+      return this.kept;
     }
     if (this.releaseAfterFeed) this.owner.linkSettled(this);
+    return this.kept;
   }
 
   onBackendClosed(_conn: BackendConnection, error: Error | null): void {
@@ -211,6 +215,6 @@ export class Link implements ReplyHandler, BackendOwner {
   }
 
   onForward(bytes: Buffer): void {
-    this.owner.toClient(bytes);
+    if (this.owner.toClient(bytes)) this.kept = true;
   }
 }

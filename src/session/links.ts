@@ -319,6 +319,9 @@ export class Links {
     if (this.byNode.get(link.node.id) !== link) return null;
     this.byNode.delete(link.node.id);
     if (this.runLink === link) this.runLink = null;
+    // Gone for good: the pool stops counting it (and may open another for whoever waits).
+    link.conn.owner = null;
+    this.pool(link.node).release(link.conn, { reusable: false, inTransaction: false, reset: false });
     if (this.closed) return null;
     if (!this.closingNode) this.ctx.reportNodeFailure(link.node.id, error?.message ?? 'connection lost');
     const midBatch = link.batchOpen && this.cur === link;

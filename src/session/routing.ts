@@ -41,7 +41,8 @@ export interface RoutingHost {
   readonly clientPid: number;
   /** When the client's input being handled arrived (performance.now()): the start of units sent now. */
   readonly lastActivity: number;
-  writeClient(bytes: Buffer): void;
+  /** Returns true when the bytes could not all go to the kernel at once (some are queued, by reference). */
+  writeClient(bytes: Buffer): boolean;
   /** Re-run held client input (a wait ended). */
   resume(): void;
   /** A backend's socket is full: stop reading the client until it drains. */
@@ -557,8 +558,8 @@ export class Routing implements LinkOwner, LinksHost {
 
   // ------------------------------------------------------------------ LinkOwner: what links report
 
-  toClient(bytes: Buffer): void {
-    this.host.writeClient(bytes);
+  toClient(bytes: Buffer): boolean {
+    return this.host.writeClient(bytes);
   }
 
   linkDrained(): void {

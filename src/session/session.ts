@@ -206,9 +206,11 @@ export class Session implements SessionView, CancelTarget, StartupHost, RoutingH
     return this.cancelKey.pid;
   }
 
-  writeClient(bytes: Buffer): void {
-    if (this.phase === Phase.Closed) return;
-    if (!this.client.write(bytes)) this.routing?.links.pauseBackends(true);
+  writeClient(bytes: Buffer): boolean {
+    if (this.phase === Phase.Closed) return false;
+    const client = this.client;
+    if (!client.write(bytes)) this.routing?.links.pauseBackends(true);
+    return client.writableLength > 0;
   }
 
   pauseInput(): void {

@@ -13,7 +13,7 @@ import type { ClusterInfo } from '../../src/devcluster/cluster.js';
 import { startProxy, type RunningProxy } from '../../src/server.js';
 import { sharedCluster } from './helpers/cluster.js';
 import { endAll, mapLimit, seenError, tally, withDeadline } from './helpers/load.js';
-import { eventually, proxyClient, run, sleep, startTestProxy, withProxyClient } from './helpers/proxy.js';
+import { eventually, healthChecks, proxyClient, run, sleep, startTestProxy, withProxyClient } from './helpers/proxy.js';
 import { clusterYaml } from './helpers/config-file.js';
 
 const info = sharedCluster();
@@ -159,8 +159,11 @@ beforeAll(async () => {
     auth: { query: 'SELECT usename, passwd FROM pg_shadow WHERE usename = $1', query_user: info.users.monitor.name, query_password: QUERY_SECRET },
   });
   metrics = await startMetricsServer(proxy.context, '127.0.0.1', 0);
-  // Some traffic so that pools, stats and metrics have something to show.
-  await readPorts(proxy, 10);
+  // Some traffic so that pools, stats and metrics have something to show: at least 10 sessions, and until both
+  // standbys have served one (each session picks one at random).
+  const seen = new Set<number>();
+  for (let i = 0; i < 200 && (i < 10 || !(seen.has(portOf(1)) && seen.has(portOf(2)))); i += 5) for (const p of await readPorts(proxy, 5)) seen.add(p);
+  expect([...seen].sort()).toEqual([portOf(1), portOf(2)].sort());
 });
 
 afterAll(async () => {
@@ -398,8 +401,8 @@ describe('admin console: DETACH / ATTACH, PAUSE / RESUME', () => {
         expect(nodes.rows.find((r) => r.node_id === '1')!.detached).toBe('true');
         const ports = await readPorts(proxy, 20);
         expect(tally(ports, String)).toEqual({ [portOf(2)]: 20 });
-        // Still detached after several health periods (the checker does not bring it back by itself).
-        await sleep(1_000);
+        // Still detached after several health checks (the checker does not bring it back by itself).
+        await healthChecks(proxy, 3);
         expect((await c.query<{ node_id: string; status: string }>('SHOW POOL_NODES')).rows.find((r) => r.node_id === '1')!.status).toBe('down');
         expect(tally(await readPorts(proxy, 10), String)).toEqual({ [portOf(2)]: 10 });
       } finally {
@@ -440,14 +443,18 @@ describe('admin console: DETACH / ATTACH, PAUSE / RESUME', () => {
         () => (settled = true),
         () => (settled = true),
       );
-      await sleep(700);
+      const stateOfB = async (): Promise<string | undefined> =>
+        (await admin.query<{ application_name: string; state: string }>('SHOW CLIENTS')).rows.find((r) => r.application_name === appB)?.state;
+      // The proxy has the statement and holds it.
+      let state: string | undefined;
+      await eventually(async () => (state = await stateOfB()) !== 'idle', 5_000, 20);
+      expect(state).toBe('waiting');
       expect(settled, 'a new statement ran while paused').toBe(false);
-      const clients = await admin.query<{ application_name: string; state: string }>('SHOW CLIENTS');
-      expect(clients.rows.find((r) => r.application_name === appB)?.state).toBe('waiting');
       // The transaction already open goes on to its end.
       await withDeadline(a.query(`INSERT INTO ${table} VALUES (2)`), 5_000, 'INSERT in the open transaction while paused');
       await withDeadline(a.query('COMMIT'), 5_000, 'COMMIT while paused');
-      await sleep(300);
+      // Its end does not let the held statement go.
+      expect(await stateOfB(), 'the held statement ran before RESUME').toBe('waiting');
       expect(settled, 'the held statement ran before RESUME').toBe(false);
       await admin.query('RESUME');
       resumed = true;
@@ -622,6 +629,7 @@ describe('admin console: RELOAD from a configuration file, and SHUTDOWN', () => 
     const records: { start: number; end: number; port: number }[] = [];
     let stop = false;
     let reloadedAt = 0;
+    const readsAfterReload = (): number => records.filter((r) => reloadedAt > 0 && r.start > reloadedAt).length;
     const loops = clients.map(async (c) => {
       for (let i = 0; i < 2_000 && !stop; i++) {
         const start = Date.now();
@@ -631,7 +639,8 @@ describe('admin console: RELOAD from a configuration file, and SHUTDOWN', () => 
       }
     });
     try {
-      await sleep(700);
+      // Enough reads before the reload that their spread over node1 and node2 is not down to chance.
+      await eventually(() => records.length >= 200, 30_000, 20, '200 reads before the reload');
       writeFileSync(file, yamlFor(info, { weights: [0, 0, 1] }).text);
       const admin = await adminClient(fp);
       try {
@@ -643,7 +652,7 @@ describe('admin console: RELOAD from a configuration file, and SHUTDOWN', () => 
       } finally {
         await admin.end();
       }
-      await sleep(700);
+      await eventually(() => readsAfterReload() >= 100, 30_000, 20, '100 reads after the reload');
     } finally {
       stop = true;
       await Promise.all(loops);

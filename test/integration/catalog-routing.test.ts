@@ -21,6 +21,13 @@ beforeAll(async () => {
     await c.query('CREATE UNLOGGED TABLE IF NOT EXISTS cr_unlogged (id int)');
   });
   await (await sharedClusterHandle()).waitForReplay();
+  // The DDL above invalidated the proxy's catalog facts; wait for the reload that knows all of it (it runs in
+  // the background, and the tests below route on what it says).
+  const catalog = proxy.context.catalog;
+  await eventually(() => {
+    const snap = catalog.get(info.database);
+    return snap !== undefined && catalog.isUnlogged(snap, 'cr_unlogged') && ['cr_volatile', 'cr_stable', 'cr_immutable'].every((f) => catalog.isKnownFunction(snap, f));
+  }, 10_000, 20, 'catalog facts with the new functions and table');
 });
 
 afterAll(async () => {

@@ -61,7 +61,7 @@ describe('Python drivers through the proxy', () => {
     expect(info.nodes.slice(1).map((n) => n.port)).toContain(r.summary!.read_port);
   }, 110_000);
 
-  it('asyncpg: prepared statements, executemany, fetch, transactions, cursors, binary COPY, timeout cancel, pool', async () => {
+  it('asyncpg: prepared statements, executemany, fetch, transactions, cursors, binary COPY, cancel of a running statement, pool', async () => {
     const r = await runScript('driver_asyncpg.py', `px_asyncpg_${process.pid}`);
     expect(r.stderr, `${PYTHON} driver_asyncpg.py failed`).toBe('');
     expect(r.code).toBe(0);

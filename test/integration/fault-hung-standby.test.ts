@@ -7,14 +7,15 @@ import type { LocalCluster } from '../../src/devcluster/cluster.js';
 import type { RunningProxy } from '../../src/server.js';
 import { throwawayCluster } from './helpers/cluster.js';
 import { clientLoop, connectWatched, endAll, recordTopology, seenError, tally, withDeadline, type OpRecord, type WatchedClient } from './helpers/load.js';
-import { eventually, sleep, startTestProxy } from './helpers/proxy.js';
+import { eventually, startTestProxy } from './helpers/proxy.js';
 
 let cluster: LocalCluster;
 let proxy: RunningProxy;
 
 beforeAll(async () => {
   cluster = await throwawayCluster();
-  proxy = await startTestProxy(cluster.info, { health_check: { period_ms: 300, timeout_ms: 500, max_retries: 0 }, routing: { load_balance: 'statement' } });
+  // timeout_ms: a healthy node answers a check in milliseconds even on a loaded machine; a hung one never does.
+  proxy = await startTestProxy(cluster.info, { health_check: { period_ms: 300, timeout_ms: 1000, max_retries: 0 }, routing: { load_balance: 'statement' } });
 }, 180_000);
 
 afterAll(async () => {
@@ -49,17 +50,28 @@ describe('hung standby (SIGSTOP)', () => {
 
     const CLIENTS = 10;
     const clients: WatchedClient[] = await Promise.all(Array.from({ length: CLIENTS }, () => connectWatched(proxy, cluster.info)));
-    let stopAt = Number.POSITIVE_INFINITY;
+    let stop = false;
     let suspendAt = 0;
     let downAt = 0;
+    const live: OpRecord[] = [];
+    /** Whether every client has made `n` successful reads that started after `t` (and, with `ports`, on those). */
+    const everyClientRead = (n: number, t: number, ports?: number[]): boolean =>
+      clients.every((_, id) => live.filter((r) => r.client === id && r.ok && r.start > t).length >= n) &&
+      (ports === undefined || ports.every((p) => live.some((r) => r.ok && r.start > t && r.value === p)));
     try {
-      const loops = clients.map((w, id) => clientLoop(id, w.client, readPort, { stop: () => Date.now() > stopAt, maxOps: 20_000, statementTimeoutMs: 25_000, pauseMs: 2 }));
-      await sleep(1_000);
+      const loops = clients.map((w, id) =>
+        clientLoop(id, w.client, readPort, { stop: () => stop, maxOps: 20_000, statementTimeoutMs: 25_000, pauseMs: 2, onRecord: (r) => live.push(r) }),
+      );
+      // The load runs on both standbys before node2 hangs.
+      await eventually(() => everyClientRead(5, 0, [n1!.port, n2!.port]), 20_000, 20, 'load on both standbys');
       suspendAt = Date.now();
       cluster.suspendNode(2);
       await eventually(() => proxy.context.topology.nodes[2]!.up === false, 15_000, 50);
       downAt = changes.find((c) => c.node === 'node2' && c.to === 'down')?.at ?? Date.now();
-      stopAt = Date.now() + 2_000;
+      // The load runs on until every client has read several times since node2 was marked down (bounded: the
+      // assertions below say which client did not).
+      await eventually(() => everyClientRead(10, downAt), 20_000, 20).catch(() => undefined);
+      stop = true;
       const records: OpRecord[] = (await Promise.all(loops)).flat();
       const failures = records.filter((r) => !r.ok);
       const unsolicited = clients.flatMap((w) => w.unsolicited);
@@ -89,7 +101,7 @@ describe('hung standby (SIGSTOP)', () => {
       const after = records.filter((r) => r.ok && r.start > downAt);
       expect(new Set(after.map((r) => r.value))).toEqual(new Set([n1!.port]));
     } finally {
-      stopAt = 0;
+      stop = true;
       cluster.resumeNode(2);
       await endAll(clients.map((w) => w.client));
     }

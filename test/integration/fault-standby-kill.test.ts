@@ -7,13 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalCluster } from '../../src/devcluster/cluster.js';
 import type { RunningProxy } from '../../src/server.js';
 import { throwawayCluster } from './helpers/cluster.js';
-import { clientLoop, connectWatched, endAll, recordTopology, seenError, tally, withDeadline, type OpRecord, type WatchedClient } from './helpers/load.js';
-import { eventually, sleep, startTestProxy } from './helpers/proxy.js';
+import { clientLoop, connectWatched, endAll, recordTopology, seenError, tally, waitUntilRunning, withDeadline, type OpRecord, type WatchedClient } from './helpers/load.js';
+import { eventually, startTestProxy } from './helpers/proxy.js';
 
 let cluster: LocalCluster;
 let proxy: RunningProxy;
 
-const FAST_HEALTH = { health_check: { period_ms: 300, timeout_ms: 500, max_retries: 0 } };
+// timeout_ms: a killed node refuses connections at once; a healthy one answers in milliseconds even when loaded.
+const FAST_HEALTH = { health_check: { period_ms: 300, timeout_ms: 1000, max_retries: 0 } };
 
 beforeAll(async () => {
   cluster = await throwawayCluster();
@@ -54,18 +55,26 @@ describe('standby killed (SIGKILL) under load', () => {
 
     const clients: WatchedClient[] = await Promise.all(Array.from({ length: CLIENTS }, () => connectWatched(proxy, cluster.info)));
     let killAt = 0;
-    let stopAt = Number.POSITIVE_INFINITY;
+    let stop = false;
+    const live: OpRecord[] = [];
+    /** Whether every client has made `n` successful reads that started after `t` (and, with `ports`, on those). */
+    const everyClientRead = (n: number, t: number, ports?: number[]): boolean =>
+      clients.every((_, id) => live.filter((r) => r.client === id && r.ok && r.start > t).length >= n) &&
+      (ports === undefined || ports.every((p) => live.some((r) => r.ok && r.start > t && r.value === p)));
     try {
       const loops = clients.map((w, id) =>
-        clientLoop(id, w.client, readPort, { stop: () => Date.now() > stopAt, maxOps: 5_000, statementTimeoutMs: 15_000 }),
+        clientLoop(id, w.client, readPort, { stop: () => stop, maxOps: 5_000, statementTimeoutMs: 15_000, onRecord: (r) => live.push(r) }),
       );
-      await sleep(1_500);
+      // The load runs on both standbys before the kill.
+      await eventually(() => everyClientRead(5, 0, [n1!.port, n2!.port]), 20_000, 20, 'load on both standbys');
       killAt = Date.now();
       cluster.killNode(1, 'SIGKILL');
       await eventually(() => proxy.context.topology.nodes[1]!.up === false, 10_000, 50);
       const downAt = changes.find((c) => c.node === 'node1' && c.to === 'down')?.at ?? Date.now();
-      // Keep the load running well past the kill.
-      stopAt = Date.now() + 2_500;
+      // Keep the load running well past the kill: until every client has read several times since node1 was
+      // marked down (bounded: the assertions below say which client did not).
+      await eventually(() => everyClientRead(10, downAt), 20_000, 20).catch(() => undefined);
+      stop = true;
       const records: OpRecord[] = (await Promise.all(loops)).flat();
 
       const failures = records.filter((r) => !r.ok);
@@ -108,7 +117,7 @@ describe('standby killed (SIGKILL) under load', () => {
       const lastReads = await Promise.all(clients.map((w) => withDeadline(readPort(w.client), 10_000, 'read after the load').catch((e: unknown) => seenError(e))));
       expect.soft(lastReads).toEqual(clients.map(() => n2!.port));
     } finally {
-      stopAt = 0;
+      stop = true;
       await endAll(clients.map((w) => w.client));
       await cluster.startNode(1);
     }
@@ -150,7 +159,7 @@ describe('standby killed (SIGKILL) under load', () => {
       const started = Date.now();
       const sleeping = w.client.query('SELECT pg_sleep(5)');
       sleeping.catch(() => undefined);
-      await sleep(300);
+      expect(await waitUntilRunning(cluster.info, 'SELECT pg_sleep(5)'), 'the node running the pg_sleep').toBe(node);
       killed = node;
       cluster.killNode(node, 'SIGKILL');
       const err = await withDeadline(sleeping, 10_000, 'pg_sleep on the killed standby').then(
@@ -176,8 +185,8 @@ describe('standby killed (SIGKILL) under load', () => {
       const node = await standbyTransaction(w);
       killed = node;
       cluster.killNode(node, 'SIGKILL');
+      // The proxy marks the node down (and drops the session's link to it) at once: no need to wait for more.
       await eventually(() => proxy.context.topology.nodes[node]!.up === false, 10_000, 50);
-      await sleep(200);
       const err = await withDeadline(w.client.query('SELECT 1'), 10_000, 'first statement after the loss').then(
         () => null,
         (e: unknown) => seenError(e),

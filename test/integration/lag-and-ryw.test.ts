@@ -9,8 +9,14 @@ let cluster: LocalCluster;
 
 beforeAll(async () => {
   cluster = await throwawayCluster();
-  await cluster.query(0, 'CREATE TABLE lag_fill (id serial, pad text)');
-  await cluster.query(0, 'CREATE TABLE ryw (id int primary key, who int)');
+  await cluster.query(0, 'CREATE TABLE lag_fill (id serial, pad text) WITH (autovacuum_enabled = off)');
+  await cluster.query(0, 'CREATE TABLE ryw (id int primary key, who int) WITH (autovacuum_enabled = off)');
+  // The lag tests need a primary that writes no WAL unless the test writes. Reads write WAL too in a fresh
+  // cluster: the first reader of a catalog page (the proxy's catalog query, the health checks) sets its hint
+  // bits, and with wal_log_hints that logs a full page image, tens of kB that put both standbys over
+  // max_lag_bytes for a moment. VACUUM ANALYZE sets them all now (and leaves autovacuum nothing to do); the
+  // test's own tables are never autovacuumed.
+  for (const db of [cluster.info.database, 'postgres']) await cluster.query(0, 'VACUUM ANALYZE', [], cluster.info.users.superuser, db);
   await cluster.waitForReplay();
 }, 180_000);
 
@@ -31,12 +37,14 @@ describe('replication lag', () => {
     const proxy = await startTestProxy(cluster.info, { routing: { max_lag_bytes: 4096 } });
     const [, n1, n2] = cluster.info.nodes;
     try {
-      // Precondition: both standbys caught up (right after setup they may still be replaying).
-      await eventually(() => proxy.context.topology.nodes[1]!.lagBytes === 0 && proxy.context.topology.nodes[2]!.lagBytes === 0);
+      // Precondition: both standbys caught up, as the health checker sees them.
+      await eventually(() => proxy.context.topology.nodes[1]!.lagBytes === 0 && proxy.context.topology.nodes[2]!.lagBytes === 0, 20_000, 50);
       expect(await readPorts(proxy, 20)).toEqual(new Set([n1!.port, n2!.port]));
       await cluster.query(1, 'SELECT pg_wal_replay_pause()');
       await cluster.query(0, `INSERT INTO lag_fill (pad) SELECT repeat('x', 200) FROM generate_series(1, 2000)`);
-      await eventually(() => (proxy.context.topology.nodes[1]!.lagBytes ?? 0) > 4096);
+      // The health checker has seen node1 behind and node2 caught up on that insert (in the same round).
+      const nodes = proxy.context.topology.nodes;
+      await eventually(() => (nodes[1]!.lagBytes ?? 0) > 4096 && nodes[2]!.lagBytes === 0, 20_000, 50, 'node1 behind, node2 caught up');
       expect(await readPorts(proxy, 20)).toEqual(new Set([n2!.port]));
       const delay = await withProxyClient(proxy, cluster.info, async (c) => (await c.query('SHOW POOL_NODES')).rows[1].replication_delay);
       expect(Number(delay)).toBeGreaterThan(4096);
@@ -54,12 +62,15 @@ describe('replication lag', () => {
     const [, n1, n2] = cluster.info.nodes;
     try {
       await cluster.waitForReplay();
-      // Nothing written for a while: the last replayed transaction is old, but the standbys are caught up.
-      await new Promise((r) => setTimeout(r, 1500));
+      // Nothing written for a while: the last replayed transaction is older than the limit, but the standbys are
+      // caught up (as the health checker sees them).
+      const nodes = proxy.context.topology.nodes;
+      const caughtUpButOld = (i: number): boolean => nodes[i]!.lagMs === 0 && (nodes[i]!.replayAgeMs ?? 0) > 400;
+      await eventually(() => caughtUpButOld(1) && caughtUpButOld(2), 20_000, 50, 'both standbys caught up, their last replayed transaction over 400 ms old');
       expect(await readPorts(proxy, 20)).toEqual(new Set([n1!.port, n2!.port]));
       await cluster.query(2, 'SELECT pg_wal_replay_pause()');
       await cluster.query(0, `INSERT INTO lag_fill (pad) VALUES ('one more')`);
-      await eventually(() => (proxy.context.topology.nodes[2]!.lagMs ?? 0) > 400);
+      await eventually(() => (nodes[2]!.lagMs ?? 0) > 400 && nodes[1]!.lagMs === 0, 20_000, 50, 'node2 behind, node1 caught up');
       expect(await readPorts(proxy, 20)).toEqual(new Set([n1!.port]));
     } finally {
       await cluster.query(2, 'SELECT pg_wal_replay_resume()').catch(() => {});
@@ -97,6 +108,11 @@ describe('read-your-writes', () => {
       await cluster.query(i, `ALTER SYSTEM SET recovery_min_apply_delay = '300ms'`);
       await cluster.query(i, 'SELECT pg_reload_conf()');
     }
+    // pg_reload_conf() only signals: wait until new sessions see the delay.
+    await eventually(async () => {
+      for (const i of [1, 2]) if ((await cluster.query<{ d: string }>(i, `SELECT current_setting('recovery_min_apply_delay') AS d`))[0]!.d !== '300ms') return false;
+      return true;
+    }, 10_000, 50);
     try {
       // Control: plain balancing reads from lagging standbys and sees stale data (so the check below can fail).
       const plain = await startTestProxy(cluster.info, { routing: { load_balance: 'statement' } });
@@ -110,16 +126,19 @@ describe('read-your-writes', () => {
       try {
         const result = await writeThenRead(ryw, 1_000_000);
         expect(result.stale).toBe(0);
-        // Once a standby has replayed the session's last write, reads go back to the standbys.
-        await cluster.waitForReplay();
-        await eventually(async () => {
-          return withProxyClient(ryw, cluster.info, async (c) => {
-            await c.query('INSERT INTO ryw VALUES ($1, 0)', [2_000_000 + Math.floor(Math.random() * 1e6)]);
-            await new Promise((r) => setTimeout(r, 1200));
-            const p = (await c.query<{ p: number }>('SELECT inet_server_port() AS p')).rows[0]!.p;
-            return p !== cluster.info.nodes[0]!.port;
-          });
-        }, 20_000);
+        // Once a standby has replayed the session's last write (and the health checker has seen it), the session's
+        // reads go back to the standbys, and see that write there.
+        await withProxyClient(ryw, cluster.info, async (c) => {
+          await c.query('INSERT INTO ryw VALUES (2000000, 0)');
+          let last = { n: -1, p: 0 };
+          await eventually(async () => {
+            last = (await c.query<{ n: number; p: number }>('SELECT count(*)::int AS n, inet_server_port() AS p FROM ryw WHERE id = 2000000')).rows[0]!;
+            expect(last.n).toBe(1);
+            return last.p !== cluster.info.nodes[0]!.port;
+          }, 20_000, 100).catch(() => undefined);
+          expect(last.n).toBe(1);
+          expect(cluster.info.nodes.slice(1).map((n) => n.port), 'the session reads on a standby again').toContain(last.p);
+        });
       } finally {
         await ryw.close();
       }

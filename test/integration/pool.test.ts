@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/load.js';
 import type { RunningProxy } from '../../src/server.js';
 import { sharedCluster } from './helpers/cluster.js';
-import { backendsOf, connectWatched, destroySocket, endAll, mapLimit, poolCounts, recordTopology, seenError, tally, withDeadline, type SeenError, type WatchedClient } from './helpers/load.js';
-import { eventually, proxyClient, sleep, startTestProxy } from './helpers/proxy.js';
+import { backendsOf, connectWatched, destroySocket, endAll, mapLimit, poolCounts, poolOf, recordTopology, seenError, tally, withDeadline, type SeenError, type WatchedClient } from './helpers/load.js';
+import { eventually, healthChecks, proxyClient, settled, sleep, startTestProxy } from './helpers/proxy.js';
 
 const info = sharedCluster();
 const [n0, n1] = info.nodes;
@@ -70,6 +70,18 @@ function ended(c: pg.Client, ms: number): Promise<boolean> {
   });
 }
 
+/** The clock of node `i` (the test compares backend_start values with it). */
+async function backendsTime(i: number): Promise<Date> {
+  const n = info.nodes[i]!;
+  const c = new pg.Client({ host: n.host, port: n.port, user: info.users.superuser.name, password: info.users.superuser.password, database: info.database });
+  await c.connect();
+  try {
+    return (await c.query<{ now: Date }>('SELECT clock_timestamp() AS now')).rows[0]!.now;
+  } finally {
+    await c.end();
+  }
+}
+
 async function primaryQuery<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
   const c = new pg.Client({ host: n0!.host, port: n0!.port, user: info.users.superuser.name, password: info.users.superuser.password, database: info.database });
   await c.connect();
@@ -92,26 +104,42 @@ describe('(a) pool exhaustion in session mode', () => {
         await h.client.query('BEGIN READ ONLY');
         expect(await port(h.client)).toBe(n1!.port);
       }
+      const node1 = poolOf(proxy, 1, info.users.app.name)!;
+      expect({ active: node1.activeCount, waiting: node1.waitingCount }).toEqual({ active: 2, waiting: 0 });
+      // Queue in a known order (0, 1, 2): each waiter asks only once the one before it waits in the pool.
       const served: number[] = [];
-      const waiters = waiting.map(async (w, k) => {
-        await sleep(100 * k); // queue in a known order: 0, 1, 2
+      const failed: string[] = [];
+      const waited: number[] = [];
+      for (const [k, w] of waiting.entries()) {
         const started = Date.now();
-        await withDeadline(w.client.query('BEGIN READ ONLY'), 10_000, `waiter ${k} BEGIN`);
-        served.push(k);
-        expect(await port(w.client)).toBe(n1!.port);
-        await sleep(200);
+        void withDeadline(w.client.query('BEGIN READ ONLY'), 10_000, `waiter ${k} BEGIN`).then(
+          () => {
+            served.push(k);
+            waited.push(Date.now() - started);
+          },
+          (e: unknown) => failed.push(`waiter ${k}: ${seenError(e).code ?? '-'} ${seenError(e).message}`),
+        );
+        await eventually(() => node1.waitingCount === k + 1, 10_000, 5, `waiter ${k} queued`);
+      }
+      expect({ served, failed }).toEqual({ served: [], failed: [] });
+      // Each connection given back serves exactly the longest waiting client.
+      const leaves = async (w: WatchedClient): Promise<void> => {
         await w.client.query('COMMIT');
         await w.client.end();
-        return Date.now() - started;
-      });
-      await sleep(400);
-      await h1!.client.query('COMMIT');
-      await h1!.client.end();
-      await sleep(200);
-      await h2!.client.query('COMMIT');
-      await h2!.client.end();
-      const waited = await Promise.all(waiters);
-      expect(served).toEqual([0, 1, 2]);
+      };
+      const nextServed = async (expected: number[]): Promise<void> => {
+        await eventually(() => served.length >= expected.length || failed.length > 0, 10_000, 5, `waiter ${expected[expected.length - 1]} served`);
+        expect({ served, failed }).toEqual({ served: expected, failed: [] });
+        expect(node1.waitingCount).toBe(waiting.length - expected.length);
+        expect(await port(waiting[expected[expected.length - 1]!]!.client)).toBe(n1!.port);
+      };
+      await leaves(h1!);
+      await nextServed([0]);
+      await leaves(h2!);
+      await nextServed([0, 1]);
+      await leaves(waiting[0]!);
+      await nextServed([0, 1, 2]);
+      for (const w of waiting.slice(1)) await leaves(w);
       for (const ms of waited) expect(ms).toBeLessThan(10_000);
       expect(clients.flatMap((w) => w.unsolicited)).toEqual([]);
     } finally {
@@ -141,11 +169,12 @@ describe('(a) pool exhaustion in session mode', () => {
         expect(r.ms).toBeGreaterThanOrEqual(1_000); // it did wait for a connection
         expect(r.ms).toBeLessThan(10_000);
       }
-      // Usable afterwards: once the holders leave, the same sessions run transactions.
+      // Usable afterwards: once the holders have left (their connections back in the pool), the same sessions run transactions.
       for (const h of [h1!, h2!]) {
         await h.client.query('COMMIT');
         await h.client.end();
       }
+      await eventually(() => poolCounts(proxy, 1, info.users.app.name).active === 0, 10_000, 10, 'the holders\u2019 connections returned');
       // (Session pooling: each keeps its connection until it leaves, so they take turns.)
       for (const w of waiting) {
         await withDeadline(w.client.query('BEGIN READ ONLY'), 10_000, 'BEGIN after 53300');
@@ -231,15 +260,16 @@ describe('(c) no leaked backend connections', () => {
         Array.from({ length: 1_000 }, (_, i) => i),
         50,
         async (i) => {
-          const c = proxyClient(proxy, info, user);
+          const appName = `leak-${i}`;
+          const c = proxyClient(proxy, info, user, { application_name: appName });
           c.on('error', () => undefined);
           try {
             await withDeadline(c.connect(), 15_000, `client ${i} connect`);
             if (i % 10 === 9) {
-              // A client that dies in the middle of a statement.
-              const q = c.query('SELECT pg_sleep(0.2)');
+              // A client that dies in the middle of a statement: once its session has the statement on a backend.
+              const q = c.query('SELECT pg_sleep(1)');
               q.catch(() => undefined);
-              await sleep(50);
+              await eventually(() => [...proxy.context.sessions].some((s) => s.describe().applicationName === appName && s.describe().state === 'active'), 15_000, 5, `client ${i} mid-statement`);
               destroySocket(c);
               return;
             }
@@ -253,15 +283,18 @@ describe('(c) no leaked backend connections', () => {
         },
       );
       expect(failures).toEqual([]);
-      // Within a short settle time, every backend of the user on each node is an idle pooled connection.
+      // Once the last sessions have ended (bounded), every backend of the user on each node is an idle pooled connection.
       const snapshot = async (): Promise<{ node: number; backends: number; idle: number; active: number }[]> =>
         Promise.all(nodes.map(async (i) => ({ node: i, backends: await backendsOf(info, i, user.name), ...poolCounts(proxy, i, user.name) })));
       let last = await snapshot();
-      const deadline = Date.now() + 10_000;
-      while (!last.every((s) => s.backends === s.idle && s.active === 0) && Date.now() < deadline) {
-        await sleep(250);
-        last = await snapshot();
-      }
+      await eventually(
+        async () => {
+          last = await snapshot();
+          return proxy.context.registry.size === 0 && last.every((s) => s.backends === s.idle && s.active === 0);
+        },
+        15_000,
+        100,
+      ).catch(() => undefined); // the assertions below say what is left
       console.log(`leak check after 1,000 clients: ${JSON.stringify(last)}`);
       expect(last.map((s) => ({ node: s.node, backends: s.backends, active: s.active }))).toEqual(last.map((s) => ({ node: s.node, backends: s.idle, active: 0 })));
       // And the proxy itself holds no session any more.
@@ -429,8 +462,9 @@ describe('(e) idle timeouts', () => {
     await primaryQuery(`DROP TABLE IF EXISTS ${table}`);
   });
 
+  // The timeouts are 4x the 250 ms pauses of the busy clients, so that a loaded machine does not stretch a pause past them.
   it('idle_in_transaction_timeout_ms closes a client idle in a transaction with 25P03 and rolls the transaction back', async () => {
-    const proxy = await proxyWith({ listen: { idle_in_transaction_timeout_ms: 500 } });
+    const proxy = await proxyWith({ listen: { idle_in_transaction_timeout_ms: 1_000 } });
     const c = proxyClient(proxy, info);
     c.on('error', () => undefined);
     const marker = `uncommitted-${Date.now()}`;
@@ -446,11 +480,11 @@ describe('(e) idle timeouts', () => {
       // The transaction was rolled back: its insert is not there, and no backend stays idle in a transaction.
       await eventually(async () => (await backendsOf(info, 0, info.users.app.name, `state LIKE 'idle in transaction%'`)) === 0, 5_000);
       expect(await primaryQuery(`SELECT v FROM ${table} WHERE v = $1`, [marker])).toEqual([]);
-      // A client that keeps working inside its transaction is left alone.
+      // A client that keeps working inside its transaction (for longer than the timeout) is left alone.
       const busy = await connectWatched(proxy, info);
       try {
         await busy.client.query('BEGIN');
-        for (let i = 0; i < 8; i++) {
+        for (let i = 0; i < 10; i++) {
           await busy.client.query('SELECT 1');
           await sleep(250);
         }
@@ -466,7 +500,7 @@ describe('(e) idle timeouts', () => {
   });
 
   it('client_idle_timeout_ms closes an idle client with 57P05; an active one stays', async () => {
-    const proxy = await proxyWith({ listen: { client_idle_timeout_ms: 500 } });
+    const proxy = await proxyWith({ listen: { client_idle_timeout_ms: 1_000 } });
     const idle = proxyClient(proxy, info);
     idle.on('error', () => undefined);
     const active = await connectWatched(proxy, info);
@@ -475,7 +509,11 @@ describe('(e) idle timeouts', () => {
       const gone = ended(idle, 8_000);
       await idle.connect();
       await idle.query('SELECT 1');
-      for (let i = 0; i < 8; i++) {
+      // The active client works on until the idle one has been closed (and for longer than the timeout).
+      const activeSince = Date.now();
+      let idleDone = false; // closed, or given up on by ended()
+      void gone.then(() => (idleDone = true));
+      while (!idleDone || Date.now() - activeSince < 2_000) {
         await active.client.query('SELECT 1');
         await sleep(250);
       }
@@ -526,7 +564,7 @@ describe('(f) limits.max_connections_per_user: 1', () => {
       await first.client.query('BEGIN');
       await first.client.query('SELECT 1');
       const waiting = outcome(second.client.query('BEGIN'), 10_000, 'BEGIN waiting for the user limit');
-      await sleep(300);
+      await eventually(() => poolOf(proxy, 0, info.users.app.name)?.waitingCount === 1, 10_000, 5, 'the second client waiting');
       await first.client.query('COMMIT');
       await first.client.end();
       expect(await waiting).toBeNull();
@@ -540,14 +578,18 @@ describe('(f) limits.max_connections_per_user: 1', () => {
   it('one client at a time can read and write: the user’s idle connection on one node does not block it on another', async () => {
     const proxy = await proxyWith(overrides);
     try {
+      // One client at a time: each has left (its session gone, its connection idle in the pool) before the next comes.
+      const left = (what: string): Promise<void> => eventually(() => settled(proxy), 10_000, 10, what);
       // The first client of the proxy reads (on a standby), then leaves.
       const reader = await connectWatched(proxy, info);
       const readErr = await outcome(port(reader.client), 10_000, 'read of the only client');
       await endAll([reader.client]);
+      await left('the reader left');
       // The next one writes (on the primary), then leaves; then one more reads.
       const writer = await connectWatched(proxy, info);
       const writeErr = await outcome(writer.client.query('BEGIN').then(() => writer.client.query('COMMIT')), 10_000, 'transaction of the next client');
       await endAll([writer.client]);
+      await left('the writer left');
       const reader2 = await connectWatched(proxy, info);
       const readErr2 = await outcome(port(reader2.client), 10_000, 'read of the third client');
       await endAll([reader2.client]);
@@ -569,15 +611,21 @@ describe('(g) health_check.fail_on_backend_error', () => {
     return r.pid;
   }
 
+  /** Terminates the backend and waits until it has exited (pg_terminate_backend with a timeout). */
   async function terminateOnNode1(pid: number): Promise<void> {
     const c = new pg.Client({ host: n1!.host, port: n1!.port, user: info.users.superuser.name, password: info.users.superuser.password, database: info.database });
     await c.connect();
     try {
-      const r = await c.query<{ ok: boolean }>('SELECT pg_terminate_backend($1) AS ok', [pid]);
+      const r = await c.query<{ ok: boolean }>('SELECT pg_terminate_backend($1, 10000) AS ok', [pid]);
       expect(r.rows[0]!.ok).toBe(true);
     } finally {
       await c.end();
     }
+  }
+
+  /** The proxy has seen the backend go: no session holds a connection to node1 any more. */
+  async function backendLossSeen(proxy: RunningProxy): Promise<void> {
+    await eventually(() => [...proxy.context.sessions].every((s) => !s.describe().servers.some((b) => b.node === 'node1')), 10_000, 10, 'the lost backend dropped by its session');
   }
 
   it('true (default): a terminated backend marks its node down, and the next check marks it up again', async () => {
@@ -602,7 +650,8 @@ describe('(g) health_check.fail_on_backend_error', () => {
     try {
       const pid = await backendOnNode1(w);
       await terminateOnNode1(pid);
-      await sleep(1_500); // several check periods
+      await backendLossSeen(proxy);
+      await healthChecks(proxy, 3); // and the checks after it
       expect(changes).toEqual([]);
       expect(proxy.context.topology.nodes[1]!.up).toBe(true);
     } finally {
@@ -617,7 +666,7 @@ describe('(g) health_check.fail_on_backend_error', () => {
     try {
       const pid = await backendOnNode1(w);
       await terminateOnNode1(pid);
-      await sleep(300);
+      await backendLossSeen(proxy);
       const r = await outcome(backendOnNode1(w), 10_000, 'read after the termination');
       expect({ error: r, unsolicited: w.unsolicited }).toEqual({ error: null, unsolicited: [] });
     } finally {
@@ -629,24 +678,64 @@ describe('(g) health_check.fail_on_backend_error', () => {
 
 describe('(h) pool.min_idle', () => {
   it('after one session used a node, its pool holds min_idle idle connections within a few seconds', async () => {
-    // Backends of app on node1 that are not this proxy's (another test's proxy may still be closing).
-    let baseline = await backendsOf(info, 1, info.users.app.name);
-    for (let i = 0; i < 20 && baseline > 0; i++) {
-      await sleep(250);
-      baseline = await backendsOf(info, 1, info.users.app.name);
-    }
+    // This proxy's backends are those started after it (other proxies' may still be closing).
+    const since = (await backendsTime(1)).toISOString();
+    const ours = `backend_start >= '${since}'`;
     const proxy = await proxyWith({ backends: READS_ON_NODE1, pool: { min_idle: 2 } });
     try {
       const w = await connectWatched(proxy, info);
       expect(await port(w.client)).toBe(n1!.port);
       await endAll([w.client]);
-      const deadline = Date.now() + 5_000;
-      while (poolCounts(proxy, 1, info.users.app.name).idle < 2 && Date.now() < deadline) await sleep(100);
+      await eventually(() => poolCounts(proxy, 1, info.users.app.name).idle >= 2, 5_000, 50).catch(() => undefined);
       expect(poolCounts(proxy, 1, info.users.app.name), 'node1 pool of app within 5 s').toEqual({ idle: 2, active: 0 });
-      await sleep(1_500); // and no more than that
+      // And no more than that, over the pool sweeps (one a second) that follow.
+      await sleep(1_500);
       expect(poolCounts(proxy, 1, info.users.app.name)).toEqual({ idle: 2, active: 0 });
-      await eventually(async () => (await backendsOf(info, 1, info.users.app.name)) === baseline + 2, 5_000);
+      await eventually(async () => (await backendsOf(info, 1, info.users.app.name, ours)) === 2, 5_000).catch(() => undefined);
+      expect(await backendsOf(info, 1, info.users.app.name, ours), 'backends of this proxy on node1').toBe(2);
       console.log(`min_idle pools: ${JSON.stringify(tally(proxy.context.pools.all(), (p) => `${p.node.name} idle=${p.idleCount} active=${p.activeCount}`))}`);
+    } finally {
+      await closeProxy(proxy);
+    }
+  });
+});
+
+describe('(i) connections given back where a waiter can use them', () => {
+  it('a session waiting under limits.max_connections_per_user gets the slot of the same user\'s connection that goes idle in another pool', async () => {
+    const proxy = await proxyWith({ backends: READS_ON_NODE1, limits: { max_connections_per_user: 1 }, pool: { acquire_timeout_ms: 10_000 } });
+    try {
+      const a = await connectWatched(proxy, info);
+      const b = await connectWatched(proxy, info);
+      await a.client.query('SELECT 1'); // A's session holds the user's one connection (node1)
+      const waiting = withDeadline(b.client.query('BEGIN'), 15_000, 'BEGIN').then(
+        () => null,
+        (e: unknown) => seenError(e),
+      );
+      await eventually(() => poolOf(proxy, 0, info.users.app.name)?.waitingCount === 1, 10_000, 20, 'B waits for a node0 connection');
+      await a.client.end(); // A's connection goes idle in node1's pool
+      expect(await waiting).toBeNull();
+      await b.client.query('COMMIT');
+      await endAll([b.client]);
+    } finally {
+      await closeProxy(proxy);
+    }
+  });
+
+  it('a leased backend that dies is no longer counted by its pool: the next client gets a connection', async () => {
+    const proxy = await proxyWith({ backends: READS_ON_NODE1, pool: { max_per_node: 1, acquire_timeout_ms: 5_000 }, health_check: { fail_on_backend_error: false } });
+    try {
+      const w = await connectWatched(proxy, info);
+      const pid = (await w.client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const su = new pg.Client({ host: n1!.host, port: n1!.port, user: info.users.superuser.name, password: info.users.superuser.password, database: info.database });
+      await su.connect();
+      await su.query('SELECT pg_terminate_backend($1, 5000)', [pid]);
+      await su.end();
+      await eventually(() => [...proxy.context.sessions].every((s) => s.describe().servers.length === 0), 10_000, 20, 'the session drops its dead link');
+      expect(poolCounts(proxy, 1, info.users.app.name)).toEqual({ idle: 0, active: 0 });
+      await w.client.end();
+      const next = await connectWatched(proxy, info);
+      await withDeadline(next.client.query('SELECT 1'), 10_000, 'next read');
+      await endAll([next.client]);
     } finally {
       await closeProxy(proxy);
     }

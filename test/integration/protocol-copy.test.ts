@@ -354,7 +354,8 @@ describe('COPY with the raw protocol', () => {
         serialize.copyDone(),
         serialize.query('SELECT 4 AS ok'),
       );
-      const msgs = await c.drain(2_000);
+      // Both Queries answered (two ReadyForQuery), then nothing more.
+      const msgs = [...(await c.collectReady(2)), ...(await c.drain(300))];
       return { types: types(msgs), errors: errorSummary(msgs) };
     });
     expect(r.direct.types).toBe('GEZTDCZ');
@@ -451,8 +452,9 @@ describe('protocol violations during COPY IN', () => {
       c.send(serialize.query(`COPY ${table} FROM STDIN`));
       await c.readUntil((m) => m.type === 'G');
       c.send(serialize.copyData(Buffer.from('1\n')), serialize.query('SELECT 9 AS ok'));
-      const msgs = await c.drain(3_000);
-      return { types: types(msgs), errors: errorSummary(msgs), closed: await c.waitClosed(2_000) };
+      // Everything up to the connection's close or the next ReadyForQuery, then whether it closed.
+      const msgs = [...(await c.collectReady(1)), ...(await c.drain(300))];
+      return { types: types(msgs), errors: errorSummary(msgs), closed: await c.waitClosed(5_000) };
     });
     expect(r.proxy).toEqual(r.direct);
     expect(await count(table)).toBe(0);
@@ -465,8 +467,8 @@ describe('protocol violations during COPY IN', () => {
       c.send(serialize.query(`COPY ${table} FROM STDIN`));
       await c.readUntil((m) => m.type === 'G');
       c.send(serialize.copyData(Buffer.from('1\n')), frame('~', 'junk'));
-      const msgs = await c.drain(3_000);
-      return { msgs, closed: await c.waitClosed(2_000) };
+      const msgs = [...(await c.collectReady(1)), ...(await c.drain(300))];
+      return { msgs };
     });
     expect(errorCodes(r.direct.msgs)[0]).toBe('08P01');
     // pgproxy may close the connection where PostgreSQL only fails the COPY, but it must say why first.

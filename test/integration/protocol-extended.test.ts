@@ -7,10 +7,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningProxy } from '../../src/server.js';
 import { connectNode, sharedCluster, sharedClusterHandle } from './helpers/cluster.js';
-import { eventually, proxyClient, run, sleep, startTestProxy } from './helpers/proxy.js';
+import { waitUntilRunning } from './helpers/load.js';
+import { eventually, proxyClient, run, settled, sleep, startTestProxy } from './helpers/proxy.js';
 import {
   be,
   errorCodes,
@@ -563,7 +565,8 @@ describe('a client that leaves in the middle of a batch', () => {
     } finally {
       await a.end();
     }
-    await sleep(200);
+    // Once the proxy has taken that backend back (reset, or closed)...
+    await eventually(() => settled(p1!), 10_000, 10, 'the first client gone and its backend given back');
     // PostgreSQL ignores everything but Sync on that backend now; the next client must not get it as it is.
     const row = await nextClientQuery('SELECT 7 AS x, inet_server_port() AS port');
     expect(row).toEqual({ x: 7, port: info.nodes[1]!.port });
@@ -574,11 +577,11 @@ describe('a client that leaves in the middle of a batch', () => {
     try {
       a.send(pbe('SELECT 1 AS one'), serialize.flush());
       expect(types(await a.readUntil((m) => m.type === 'C'))).toBe('12DC');
-      await sleep(1_100);
+      await sleep(1_100); // the abandoned transaction's now() is then over a second old
     } finally {
       await a.end();
     }
-    await sleep(200);
+    await eventually(() => settled(p1!), 10_000, 10, 'the first client gone and its backend given back');
     // A fresh statement in a fresh transaction: now() is this statement's start, not the abandoned batch's.
     const row = await nextClientQuery(`SELECT statement_timestamp() - now() < interval '1 second' AS fresh, inet_server_port() AS port`);
     expect(row).toEqual({ fresh: true, port: info.nodes[1]!.port });
@@ -719,7 +722,7 @@ describe('CancelRequest', () => {
         () => null,
         (err: Error & { code?: string }) => err,
       );
-      await sleep(500);
+      await waitUntilRunning(info, 'SELECT pg_sleep(30)');
       const sent = await sendCancel(key.processID, key.secretKey);
       expect(sent).toEqual({ closedBy: 'peer', bytes: 0 });
       const err = await sleeping;
@@ -763,11 +766,23 @@ describe('CancelRequest', () => {
     try {
       const key = c as unknown as { processID: number; secretKey: number };
       await c.query('SELECT 1');
-      const sleeping = c.query<{ done: boolean }>('SELECT true AS done FROM pg_sleep(1.5)');
-      await sleep(300);
-      expect(await sendCancel(key.processID ^ 0x5a5a, key.secretKey)).toEqual({ closedBy: 'peer', bytes: 0 });
-      expect(await sendCancel(key.processID, key.secretKey ^ 1)).toEqual({ closedBy: 'peer', bytes: 0 });
-      expect(await sendCancel(0, 0)).toEqual({ closedBy: 'peer', bytes: 0 });
+      // A statement that runs until the test lets it finish: it waits for an advisory lock the test holds.
+      const holder = await connectNode(info, 0);
+      const LOCK = `SELECT true AS done FROM pg_advisory_xact_lock(${process.pid})`;
+      let sleeping: Promise<pg.QueryResult<{ done: boolean }>> | null = null;
+      try {
+        await holder.query('SELECT pg_advisory_lock($1)', [process.pid]);
+        sleeping = c.query<{ done: boolean }>(LOCK);
+        sleeping.catch(() => undefined);
+        await waitUntilRunning(info, LOCK);
+        expect(await sendCancel(key.processID ^ 0x5a5a, key.secretKey)).toEqual({ closedBy: 'peer', bytes: 0 });
+        expect(await sendCancel(key.processID, key.secretKey ^ 1)).toEqual({ closedBy: 'peer', bytes: 0 });
+        expect(await sendCancel(0, 0)).toEqual({ closedBy: 'peer', bytes: 0 });
+        await waitUntilRunning(info, LOCK); // still waiting: not cancelled
+      } finally {
+        await holder.query('SELECT pg_advisory_unlock($1)', [process.pid]).catch(() => undefined);
+        await holder.end();
+      }
       expect((await sleeping).rows).toEqual([{ done: true }]);
       expect((await c.query('SELECT 2 AS x')).rows).toEqual([{ x: 2 }]);
     } finally {
@@ -781,8 +796,9 @@ describe('CancelRequest', () => {
     try {
       const key = c as unknown as { processID: number; secretKey: number };
       await c.query('SELECT 1');
+      // The proxy closed the cancel connection: it has dealt with the request. A cancel wrongly passed on would
+      // reach the statement below while it runs.
       expect(await sendCancel(key.processID, key.secretKey)).toEqual({ closedBy: 'peer', bytes: 0 });
-      await sleep(200);
       expect((await c.query<{ x: boolean }>('SELECT true AS x FROM pg_sleep(0.3)')).rows).toEqual([{ x: true }]);
     } finally {
       await c.end();
@@ -806,7 +822,7 @@ describe('a session waiting on one backend before it can use another', () => {
       try {
         c = await viaProxy(p);
         c.send(...blocked(table));
-        await sleep(500);
+        await waitUntilRunning(info, `SELECT pg_sleep(${SLEEP_S})`);
         if (how === 'socket destroyed') c.destroy();
         else c.socket.end(Buffer.from([0x58, 0, 0, 0, 4])); // Terminate
         const active = (): number => p.context.pools.all().reduce((n, pool) => n + pool.activeCount, 0);
@@ -830,7 +846,7 @@ describe('a session waiting on one backend before it can use another', () => {
     const c = await viaProxy(p);
     try {
       c.send(serialize.query(`SELECT pg_sleep(30)`), serialize.query(`INSERT INTO ${table} VALUES (1)`));
-      await sleep(500);
+      await waitUntilRunning(info, 'SELECT pg_sleep(30)');
       const t0 = Date.now();
       expect(await closesWithin(p, 10_000), 'proxy.close() finishes within 10 s').toBe(true);
       expect(Date.now() - t0).toBeLessThan(10_000);

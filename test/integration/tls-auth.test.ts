@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalCluster } from '../../src/devcluster/cluster.js';
 import { makeCert, type TestCert } from './helpers/certs.js';
 import { sharedCluster, throwawayCluster } from './helpers/cluster.js';
-import { proxyClient, run, startTestProxy, withProxyClient } from './helpers/proxy.js';
+import { eventually, proxyClient, run, startTestProxy, withProxyClient } from './helpers/proxy.js';
 
 const info = sharedCluster();
 const app = info.users.app;
@@ -188,6 +188,11 @@ describe('backend TLS', () => {
       execFileSync('bash', ['-c', `echo "ssl = on" >> ${path.join(cluster.info.nodes[i]!.dataDir, 'postgresql.conf')}`]);
     }
     for (let i = 0; i < cluster.info.nodes.length; i++) await cluster.query(i, 'SELECT pg_reload_conf()');
+    // pg_reload_conf() only signals the postmaster: wait until new sessions (forked after the reload) see ssl on.
+    await eventually(async () => {
+      for (let i = 0; i < cluster.info.nodes.length; i++) if ((await cluster.query<{ ssl: string }>(i, 'SHOW ssl'))[0]!.ssl !== 'on') return false;
+      return true;
+    }, 20_000, 50, 'ssl on at every node');
   }, 180_000);
 
   afterAll(async () => {

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { findFreePorts } from '../../src/devcluster/ports.js';
 import { sharedCluster } from './helpers/cluster.js';
+import { waitUntilRunning } from './helpers/load.js';
 import { eventually, run } from './helpers/proxy.js';
 
 const info = sharedCluster();
@@ -38,19 +39,27 @@ beforeAll(async () => {
   child = spawn(process.execPath, ['dist/src/cli/main.js', 'start', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr!.resume();
   exitCode = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  // Up: both workers have served a client (the pid the proxy gives names the worker). Until then, the
+  // primary process hands connections to the workers that are already listening.
+  const served = new Set<number>();
   await eventually(async () => {
     const c = new pg.Client({ host: '127.0.0.1', port, user: app.name, password: app.password, database: info.database });
     try {
       await c.connect();
       await c.query('SELECT 1');
-      return true;
+      served.add(workerOf(c));
     } catch {
-      return false;
+      // not listening yet
     } finally {
       await c.end().catch(() => {});
     }
-  }, 30_000);
+    return served.size === 2;
+  }, 30_000, 50, 'both workers serving');
 }, 60_000);
+
+function workerOf(c: pg.Client): number {
+  return Math.floor((c as unknown as { processID: number }).processID / 0x1000000);
+}
 
 afterAll(async () => {
   if (child && child.exitCode === null) child.kill('SIGKILL');
@@ -68,12 +77,17 @@ it('serves clients from both workers and shows their figures together', async ()
   );
   try {
     // The proxy-issued pids name the worker that owns each session (top bits): both workers serve.
-    const owners = new Set(clients.map((c) => Math.floor((c as unknown as { processID: number }).processID / 0x1000000)));
+    const owners = new Set(clients.map(workerOf));
     expect([...owners].sort()).toEqual([1, 2]);
-    const admin = await run('psql', [`host=127.0.0.1 port=${port} user=${app.name} dbname=pgproxy`, '-XAtc', 'SHOW CLIENTS'], { PGPASSWORD: app.password });
-    expect(admin.code).toBe(0);
-    // 6 clients plus the psql session itself, across both workers.
-    expect(admin.stdout.trim().split('\n').length).toBe(7);
+    // 6 clients plus the psql session itself, across both workers (once the sessions of the clients that
+    // came before have ended in their workers).
+    let listed: string[] = [];
+    await eventually(async () => {
+      const admin = await run('psql', [`host=127.0.0.1 port=${port} user=${app.name} dbname=pgproxy`, '-XAtc', 'SHOW CLIENTS'], { PGPASSWORD: app.password });
+      listed = admin.code === 0 ? admin.stdout.trim().split('\n') : [`psql exit ${admin.code}: ${admin.stderr}`];
+      return listed.length === 7;
+    }, 10_000, 100).catch(() => undefined);
+    expect(listed, listed.join('\n')).toHaveLength(7);
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const reads = [...metrics.matchAll(/^pgproxy_reads_total\{node="node[12]"\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
     expect(reads).toBeGreaterThanOrEqual(6);
@@ -84,10 +98,21 @@ it('serves clients from both workers and shows their figures together', async ()
 
 it('a CancelRequest reaching the other worker is passed on to the session it names', async () => {
   // Connections alternate between the workers, so psql's cancel connection lands on the other one.
+  // psql sends the cancel on Ctrl-C (SIGINT), once the statement runs.
   for (let i = 0; i < 4; i++) {
     const started = Date.now();
-    const r = await run('timeout', ['-s', 'INT', '1', 'psql', `host=127.0.0.1 port=${port} user=${app.name} dbname=${info.database}`, '-Xc', 'SELECT pg_sleep(20)'], { PGPASSWORD: app.password });
-    expect(r.stderr).toMatch(/canceling statement due to user request/);
+    const psql = spawn('psql', [`host=127.0.0.1 port=${port} user=${app.name} dbname=${info.database}`, '-Xc', 'SELECT pg_sleep(20)'], { env: { ...process.env, PGPASSWORD: app.password }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    psql.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => psql.on('close', (code) => resolve(code)));
+    try {
+      await waitUntilRunning(info, 'SELECT pg_sleep(20)');
+      psql.kill('SIGINT');
+      await exited;
+    } finally {
+      if (psql.exitCode === null) psql.kill('SIGKILL');
+    }
+    expect(stderr).toMatch(/canceling statement due to user request/);
     expect(Date.now() - started).toBeLessThan(10_000);
   }
 });

@@ -2,6 +2,7 @@
 // hang guard, errors reduced to their SQLSTATE, and direct counts of a node's backend connections.
 import pg from 'pg';
 import type { ClusterInfo } from '../../../src/devcluster/cluster.js';
+import type { Pool } from '../../../src/pool/pool.js';
 import type { RunningProxy } from '../../../src/server.js';
 import { proxyClient, sleep } from './proxy.js';
 
@@ -72,6 +73,8 @@ export interface LoopOptions {
   statementTimeoutMs: number;
   /** Pause between statements. Default 0. */
   pauseMs?: number;
+  /** Sees each record as it is made (so that a test can wait for progress while the loop runs). */
+  onRecord?: (r: OpRecord) => void;
 }
 
 /**
@@ -87,14 +90,17 @@ export async function clientLoop(
   const records: OpRecord[] = [];
   for (let seq = 0; seq < opts.maxOps && !opts.stop(); seq++) {
     const start = Date.now();
+    let record: OpRecord;
     try {
       const value = await withDeadline(op(client, seq), opts.statementTimeoutMs, `client ${id} statement ${seq}`);
-      records.push({ client: id, seq, start, end: Date.now(), ok: true, hang: false, value, error: null });
+      record = { client: id, seq, start, end: Date.now(), ok: true, hang: false, value, error: null };
     } catch (err) {
       const hang = err instanceof HangError;
-      records.push({ client: id, seq, start, end: Date.now(), ok: false, hang, value: null, error: seenError(err) });
-      if (hang) break;
+      record = { client: id, seq, start, end: Date.now(), ok: false, hang, value: null, error: seenError(err) };
     }
+    records.push(record);
+    opts.onRecord?.(record);
+    if (record.hang) break;
     if (opts.pauseMs) await sleep(opts.pauseMs);
   }
   return records;
@@ -163,6 +169,45 @@ export async function backendsOf(info: ClusterInfo, i: number, user: string, ext
   } finally {
     await c.end().catch(() => undefined);
   }
+}
+
+/**
+ * Waits until a backend on one of the nodes of `info` runs exactly `sql` (state active, for `user`), i.e. the
+ * statement has reached PostgreSQL; returns that node's index. For tests that must act while a statement runs
+ * (cancel it, kill its node, drop its client) rather than after a guessed delay.
+ */
+export async function waitUntilRunning(info: ClusterInfo, sql: string, timeoutMs = 10_000, user = info.users.app.name): Promise<number> {
+  const monitors = await Promise.all(
+    info.nodes.map(async (n) => {
+      const c = new pg.Client({ host: n.host, port: n.port, user: info.users.superuser.name, password: info.users.superuser.password, database: 'postgres', connectionTimeoutMillis: 5_000, query_timeout: 5_000 });
+      c.on('error', () => undefined);
+      return c.connect().then(
+        () => c,
+        () => null, // a node that is down runs nothing
+      );
+    }),
+  );
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const [i, c] of monitors.entries()) {
+        if (c === null) continue;
+        const r = await c
+          .query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND state = 'active' AND query = $2`, [user, sql])
+          .catch(() => null);
+        if (r && r.rows[0]!.n > 0) return i;
+      }
+      if (Date.now() > deadline) throw new Error(`no node ran ${JSON.stringify(sql)} within ${timeoutMs} ms`);
+      await sleep(10);
+    }
+  } finally {
+    await Promise.all(monitors.map((c) => c?.end().catch(() => undefined)));
+  }
+}
+
+/** The proxy's pool for (node, user) on the cluster's database, once a session has used it. */
+export function poolOf(proxy: RunningProxy, nodeId: number, user: string): Pool | undefined {
+  return proxy.context.pools.all().find((p) => p.node.id === nodeId && p.user === user);
 }
 
 /** Idle and leased connection counts of the proxy's pools on node `nodeId` for `user`. */

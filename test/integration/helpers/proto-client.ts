@@ -158,6 +158,28 @@ export class ProtoClient {
     return this.readUntil((m) => m.type === 'Z' && ++seen === n, timeoutMs);
   }
 
+  /**
+   * Messages up to and including the `n`th ReadyForQuery; when the connection closes or `timeoutMs` passes
+   * first, what came until then (never throws: for comparing whole exchanges, whatever they turn out to be).
+   */
+  async collectReady(n: number, timeoutMs = 15_000): Promise<Msg[]> {
+    const out: Msg[] = [];
+    const deadline = Date.now() + timeoutMs;
+    let seen = 0;
+    while (seen < n) {
+      const left = deadline - Date.now();
+      if (left <= 0) return out;
+      try {
+        const m = await this.read(left);
+        out.push(m);
+        if (m.type === 'Z') seen++;
+      } catch {
+        return out;
+      }
+    }
+    return out;
+  }
+
   /** Sends a simple Query and returns every reply up to ReadyForQuery. */
   async query(sql: string, timeoutMs = 10_000): Promise<Msg[]> {
     this.send(serialize.query(sql));

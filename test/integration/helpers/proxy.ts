@@ -75,11 +75,29 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `check` until it returns true or the time runs out (liveness bound, not a timing assertion). */
-export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 20_000, stepMs = 200): Promise<void> {
+export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 20_000, stepMs = 200, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
     await sleep(stepMs);
   }
+}
+
+/**
+ * Resolves once the proxy's health checker has checked every node `checks` more times (each node's lastCheck
+ * moved on that often), so that at least `checks - 1` whole rounds began after the call. For assertions that
+ * something does NOT happen at a health check: they wait for the checks instead of for a guessed time.
+ */
+export async function healthChecks(proxy: RunningProxy, checks = 2, timeoutMs = 20_000): Promise<void> {
+  const nodes = proxy.context.topology.nodes.filter((n) => !n.removed);
+  for (let i = 0; i < checks; i++) {
+    const before = nodes.map((n) => n.lastCheck?.getTime() ?? 0);
+    await eventually(() => nodes.every((n, k) => (n.lastCheck?.getTime() ?? 0) > before[k]!), timeoutMs, 20, `health check ${i + 1} of ${checks}`);
+  }
+}
+
+/** No client session left in the proxy, and no backend connection leased: everything a client did is settled. */
+export function settled(proxy: RunningProxy): boolean {
+  return proxy.context.registry.size === 0 && proxy.context.pools.all().every((p) => p.activeCount === 0);
 }
