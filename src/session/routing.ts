@@ -11,15 +11,18 @@
  *
  * `handle()` returns false when a message cannot be handled yet; the session then holds the client's input and
  * calls `handle()` again with the same message after `resume()`.
+ *
+ * Over 500 lines on purpose: the per-message loop and what links report back (ReadyForQuery, errors, a lost
+ * backend) read and write the same unit state (the transaction's link, an aborted transaction, skip-to-Sync), and
+ * that state has one owner. Prepared statements, settings, links and catalog facts live in modules of their own.
  */
 import type { Logger } from 'pino';
 import { poolNodesResult } from '../admin/pool-nodes.js';
 import type { ProxyContext } from '../context.js';
 import { ProxyError, isNodeUnavailableState } from '../errors.js';
-import type { CatalogSnapshot } from '../router/catalog.js';
 import { classifyBytes, Pin, PIN_LABELS, type Classification } from '../router/classify/index.js';
 import { leadingHints } from '../router/hints.js';
-import { decide, type CatalogFacts } from '../router/policy.js';
+import { decide } from '../router/policy.js';
 import { Reason, targetOf, type Target } from '../router/reasons.js';
 import type { ScramClientKeys } from '../wire/auth/scram.js';
 import { commandComplete, messageFrame, parseErrorFields, readyForQuery } from '../wire/backend.js';
@@ -30,7 +33,8 @@ import type { Link, LinkOwner } from './link.js';
 import { Links, type LinksHost } from './links.js';
 import { ReadYourWrites } from './read-your-writes.js';
 import { OWED, type Owed } from './reply-queue.js';
-import type { SegmentSetting } from './segment.js';
+import { SessionCatalog } from './catalog-facts.js';
+import { PreparedStatements } from './prepared.js';
 import { SessionSettings, settingOf } from './settings.js';
 import { SplitTransaction } from './split-tx.js';
 
@@ -54,43 +58,13 @@ export interface RoutingHost {
   destroy(reason: string): void;
 }
 
-/** A statement the client prepared, as pgproxy needs it to run it on any node. */
-interface TrackedStatement {
-  /** Its text: a backend holding a statement of this name with the same text can run it as it is. */
-  readonly sql: string;
-  readonly classification: Classification;
-  readonly reason: Reason;
-  /** A copy of the client's Parse message, injected on backends that have not seen it. */
-  readonly parse: Buffer;
-  /** The session setting it makes, replayed elsewhere once it succeeded. */
-  readonly setting: SegmentSetting | null;
-}
-
-/**
- * The unnamed statement, replaced by every unnamed Parse (extended-protocol clients send one per unit). Its Parse
- * is copied into a buffer reused from one to the next, so the common case allocates nothing; only when it must be
- * re-prepared on another backend is a copy of that copy sent. Links know which of them they hold by generation.
- */
-interface UnnamedStatement {
-  generation: number;
-  classification: Classification | null;
-  reason: Reason;
-  parse: Buffer;
-  parseLength: number;
-  setting: SegmentSetting | null;
-  /** Its text, only when the slow-statement log wants it. */
-  sql: string;
-}
-
-const CATALOG_RETRY_MS = 5_000;
 
 export class Routing implements LinkOwner, LinksHost {
   readonly links: Links;
   readonly settings: SessionSettings;
   private readonly split: SplitTransaction | null;
   private readonly ryw: ReadYourWrites;
-  private readonly statements = new Map<string, TrackedStatement>();
-  private readonly unnamed: UnnamedStatement = { generation: 0, classification: null, reason: Reason.Read, parse: Buffer.alloc(0), parseLength: 0, setting: null, sql: '' };
+  private readonly prepared = new PreparedStatements();
 
   /** Link of the open transaction (its last client-visible ReadyForQuery said T or E). */
   private txLink: Link | null = null;
@@ -107,8 +81,7 @@ export class Routing implements LinkOwner, LinksHost {
   private unitSql = '';
   /** Held by PAUSE until RESUME. */
   waitingForResume = false;
-  private catalogLoading = false;
-  private catalogFailedAt = 0;
+  private readonly catalog: SessionCatalog;
   private readonly slowMs: number;
 
   constructor(
@@ -125,6 +98,7 @@ export class Routing implements LinkOwner, LinksHost {
     this.links = new Links(ctx, this, this, { database, user, secret, scramKeys }, this.settings, readPreference);
     this.split = ctx.router.splitTransactions ? new SplitTransaction() : null;
     this.ryw = new ReadYourWrites(ctx);
+    this.catalog = new SessionCatalog(ctx.catalog, database, () => host.log, () => host.resume());
     this.slowMs = ctx.config.log.slow_ms;
   }
 
@@ -208,7 +182,7 @@ export class Routing implements LinkOwner, LinksHost {
     const summary = c.summary;
     if (c.statements.length === 1 && c.statements[0]!.show === 'pool_nodes') return this.answerLocally(poolNodesResult(this.ctx.topology.nodes, this.links.loadBalanceNodeId), true);
     if (this.abortedTx) return this.answerInAbortedTx(c.statements[0]?.tx?.op ?? null, true);
-    const catalog = this.catalogFacts();
+    const catalog = this.catalog.facts();
     if (catalog === undefined) return false;
     const reason = decide(c, hints, this.ctx.router, this.settings.routing, catalog);
     const link = this.pick(reason, false, true);
@@ -239,35 +213,13 @@ export class Routing implements LinkOwner, LinksHost {
     if (this.abortedTx) return this.answerInAbortedTx(null, false);
     const hints = leadingHints(buf, start, end);
     const c = classifyBytes(buf, start, end, hints);
-    const catalog = this.catalogFacts();
+    const catalog = this.catalog.facts();
     if (catalog === undefined) return false;
     const reason = decide(c, hints, this.ctx.router, this.settings.routing, catalog);
-    const link = this.pick(reason, link_withinUnit(this.links.cur), false);
+    const link = this.pick(reason, this.batchOpen, false);
     if (typeof link === 'boolean') return link;
     this.beforeSend(link, reason, c);
-    const wantsText = c.summary.settings !== 0 || this.slowMs > 0;
-    if (nameEnd === f.bodyStart) {
-      const u = this.unnamed;
-      const length = f.end - f.start;
-      if (u.parse.length < length) u.parse = Buffer.allocUnsafe(Math.max(length, 2 * u.parse.length, 256));
-      buf.copy(u.parse, 0, f.start, f.end);
-      u.parseLength = length;
-      u.generation++;
-      u.classification = c;
-      u.reason = reason;
-      u.sql = wantsText ? buf.toString('utf8', start, end) : '';
-      u.setting = c.summary.settings !== 0 ? settingOf(u.sql, c) : null;
-      link.unnamedGeneration = u.generation;
-    } else {
-      const name = buf.toString('utf8', f.bodyStart, nameEnd);
-      const sql = buf.toString('utf8', start, end);
-      this.statements.set(name, { sql, classification: c, reason, parse: Buffer.from(buf.subarray(f.start, f.end)), setting: settingOf(sql, c) });
-      const prepared = link.conn.prepared;
-      // A statement of that name survives on this backend from before (closed elsewhere, or an earlier client).
-      if (prepared.has(name)) link.inject(closeStatement(name), OWED.injectedClose);
-      prepared.set(name, sql);
-      link.conn.stateTag = this.settings.tag;
-    }
+    if (this.prepared.parsed(f, nameEnd, start, end, link, c, reason, this.slowMs > 0)) link.conn.stateTag = this.settings.tag;
     this.links.forward(link, f);
     link.expect(OWED.parse);
     link.batchOpen = true;
@@ -277,58 +229,23 @@ export class Routing implements LinkOwner, LinksHost {
   /** Bind, or Describe of a statement: runs where the statement is, re-preparing it there when needed. */
   private onStatementUse(f: Framer, name: string, isBind: boolean): boolean {
     if (this.abortedTx) return this.answerInAbortedTx(null, false);
-    if (name === '') return this.onUnnamedUse(f, isBind);
-    const stmt = this.statements.get(name);
-    if (stmt === undefined) return this.onUnknownStatement(f, name);
-    const link = this.pick(stmt.reason, link_withinUnit(this.links.cur), false);
+    const stmt = this.prepared.get(name);
+    const link = stmt !== null ? this.pick(stmt.reason, this.batchOpen, false) : this.pickCurrent(false);
     if (typeof link === 'boolean') return link;
-    this.beforeSend(link, stmt.reason, stmt.classification);
-    const prepared = link.conn.prepared;
-    if (prepared.get(name) !== stmt.sql) {
-      if (prepared.has(name)) link.inject(closeStatement(name), OWED.injectedClose);
-      link.inject(stmt.parse, OWED.injectedParse);
-      prepared.set(name, stmt.sql);
-      link.conn.stateTag = this.settings.tag;
+    if (stmt === null) {
+      // Never prepared in this session: the backend gives PostgreSQL's own answer (26000, a failed transaction).
+      this.prepared.unknownOn(link, name);
+    } else {
+      this.beforeSend(link, stmt.reason, stmt.classification);
+      if (this.prepared.ensureOn(link, name)) link.conn.stateTag = this.settings.tag;
+      if (isBind) {
+        const summary = stmt.classification.summary;
+        this.unitSql = stmt.sql;
+        if (stmt.setting !== null) (link.segmentSettings ??= []).push(stmt.setting);
+        if (summary.writes && !summary.begins) this.unitWrites = true;
+        if (summary.ddl) link.segmentDdl = true;
+      }
     }
-    if (isBind) this.bound(link, stmt.classification, stmt.setting, stmt.sql);
-    this.links.forward(link, f);
-    link.batchOpen = true;
-    return true;
-  }
-
-  private onUnnamedUse(f: Framer, isBind: boolean): boolean {
-    const u = this.unnamed;
-    if (u.classification === null) return this.onUnknownStatement(f, '');
-    const link = this.pick(u.reason, link_withinUnit(this.links.cur), false);
-    if (typeof link === 'boolean') return link;
-    this.beforeSend(link, u.reason, u.classification);
-    if (link.unnamedGeneration !== u.generation) {
-      // Re-prepared here from the session's copy (copied again: the reused buffer may change before the write).
-      link.inject(Buffer.from(u.parse.subarray(0, u.parseLength)), OWED.injectedParse);
-      link.unnamedGeneration = u.generation;
-    }
-    if (isBind) this.bound(link, u.classification, u.setting, u.sql);
-    this.links.forward(link, f);
-    link.batchOpen = true;
-    return true;
-  }
-
-  /** A Bind runs a statement: what its unit then carries. */
-  private bound(link: Link, c: Classification, setting: SegmentSetting | null, sql: string): void {
-    this.unitSql = sql;
-    if (setting !== null) (link.segmentSettings ??= []).push(setting);
-    if (c.summary.writes && !c.summary.begins) this.unitWrites = true;
-    if (c.summary.ddl) link.segmentDdl = true;
-  }
-
-  /**
-   * Never prepared in this session: the backend gives PostgreSQL's own answer (26000, and a failed transaction),
-   * once a statement of that name that an earlier client left there is gone.
-   */
-  private onUnknownStatement(f: Framer, name: string): boolean {
-    const link = this.pickCurrent(false);
-    if (typeof link === 'boolean') return link;
-    if (name === '' || link.conn.prepared.delete(name)) link.inject(closeStatement(name), OWED.injectedClose);
     this.links.forward(link, f);
     link.batchOpen = true;
     return true;
@@ -339,19 +256,7 @@ export class Routing implements LinkOwner, LinksHost {
     const name = targetName(f.buf, f.bodyStart, f.end);
     const link = this.pickCurrent(false);
     if (typeof link === 'boolean') return link;
-    if (isStatement) {
-      if (name === '') {
-        this.unnamed.classification = null;
-        this.unnamed.generation++;
-      } else {
-        this.statements.delete(name);
-        link.conn.prepared.delete(name);
-        // Other backends that prepared it close it too, the next time the session uses them.
-        for (const other of this.links.all()) {
-          if (other !== link && other.conn.prepared.delete(name)) (other.pendingCloses ??= []).push(name);
-        }
-      }
-    }
+    if (isStatement) this.prepared.closed(name, link, this.links.all());
     this.links.forward(link, f);
     link.expect(OWED.close);
     link.batchOpen = true;
@@ -528,34 +433,6 @@ export class Routing implements LinkOwner, LinksHost {
     return this.answerError(new ProxyError(SqlState.InFailedTransaction, 'current transaction is aborted, commands ignored until end of transaction block'), isQuery);
   }
 
-  // ------------------------------------------------------------------ catalog facts
-
-  /**
-   * Catalog facts of the session's database: null when they cannot be had (routing then goes without them),
-   * undefined while the first load is under way (the session waits for it).
-   */
-  private catalogFacts(): CatalogFacts | null | undefined {
-    const cache = this.ctx.catalog;
-    const snapshot = cache.get(this.database);
-    if (snapshot !== undefined) return catalogAdapter(cache, snapshot);
-    if (this.catalogFailedAt !== 0 && Date.now() - this.catalogFailedAt < CATALOG_RETRY_MS) return null;
-    if (this.catalogLoading) return undefined;
-    this.catalogLoading = true;
-    cache.load(this.database).then(
-      () => {
-        this.catalogLoading = false;
-        this.host.resume();
-      },
-      (err: Error) => {
-        this.catalogLoading = false;
-        this.catalogFailedAt = Date.now();
-        this.log.warn({ err: err.message }, 'catalog facts unavailable; routing without volatility and unlogged-table checks');
-        this.host.resume();
-      },
-    );
-    return undefined;
-  }
-
   // ------------------------------------------------------------------ LinkOwner: what links report
 
   toClient(bytes: Buffer): boolean {
@@ -639,10 +516,10 @@ export class Routing implements LinkOwner, LinksHost {
     }
     const before = link.statusBefore;
     const after = link.status;
-    if (this.settings.segmentEnded(link, before, after)) this.statements.clear();
+    if (this.settings.segmentEnded(link, before, after)) this.prepared.clear();
     if (link.segmentDdl) {
       link.segmentDdl = false;
-      this.ctx.catalog.invalidate(this.database);
+      this.catalog.invalidate();
     }
     link.segmentSettings = null;
     link.segmentError = false;
@@ -725,29 +602,6 @@ export class Routing implements LinkOwner, LinksHost {
 }
 
 const ROLLBACK_COMPLETE = commandComplete('ROLLBACK');
-
-const adapters = new WeakMap<CatalogSnapshot, CatalogFacts>();
-
-/**
- * The policy's view of a catalog snapshot. A function the catalog does not know (created after the snapshot was
- * taken, or not a function at all) counts as volatile: the primary can run anything.
- */
-function catalogAdapter(cache: ProxyContext['catalog'], snapshot: CatalogSnapshot): CatalogFacts {
-  let facts = adapters.get(snapshot);
-  if (facts === undefined) {
-    facts = {
-      isVolatile: (name) => cache.isVolatile(snapshot, name) || !cache.isKnownFunction(snapshot, name),
-      isUnlogged: (relation) => cache.isUnlogged(snapshot, relation),
-    };
-    adapters.set(snapshot, facts);
-  }
-  return facts;
-}
-
-/** An extended batch is open on the current link: later statements of it stay there when they can. */
-function link_withinUnit(cur: Link | null): boolean {
-  return cur !== null && cur.batchOpen;
-}
 
 /** Some statement of the unit calls a function (one may change session state, e.g. through set_config). */
 function callsFunctions(c: Classification): boolean {

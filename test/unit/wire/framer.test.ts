@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FrameError, Framer } from '../../src/wire/framer.js';
-import { prng } from '../prng.js';
+import { FrameError, Framer } from '../../../src/wire/framer.js';
+import { prng } from '../../prng.js';
 
 // Framer tests in the manner of pg-protocol's inbound-parser tests: the same byte stream is cut every way we can
 // think of (one chunk, every two-chunk split, one byte per chunk, seeded random cuts) and must always give back

@@ -1,7 +1,7 @@
 import { serialize } from 'pg-protocol';
 import { describe, expect, it } from 'vitest';
-import { CANCEL_REQUEST_CODE, PROTOCOL_3_0, SSL_REQUEST_CODE } from '../../src/wire/codes.js';
-import { Framer } from '../../src/wire/framer.js';
+import { CANCEL_REQUEST_CODE, PROTOCOL_3_0, SSL_REQUEST_CODE } from '../../../src/wire/codes.js';
+import { Framer } from '../../../src/wire/framer.js';
 import {
   bindPortalName,
   bindStatementName,
@@ -14,7 +14,7 @@ import {
   queryMessage,
   queryText,
   targetName,
-} from '../../src/wire/frontend.js';
+} from '../../../src/wire/frontend.js';
 
 // Messages are built by node-postgres' own serializer (what every pg client sends) and located with our
 // Framer, so offsets are the ones the session passes: several frames packed in one chunk, none at offset 0.

@@ -13,9 +13,9 @@ import {
   resultSet,
   rowDescription,
   textColumn,
-} from '../../src/wire/backend.js';
-import { captureSet, ReplyScanner, type ReplyHandler } from '../../src/wire/reply-scanner.js';
-import { prng } from '../prng.js';
+} from '../../../src/wire/backend.js';
+import { captureSet, ReplyScanner, type ReplyHandler } from '../../../src/wire/reply-scanner.js';
+import { prng } from '../../prng.js';
 
 const Z = 0x5a;
 const E = 0x45;

@@ -3,11 +3,11 @@
 import type { Logger } from 'pino';
 import { Registry, type Metric } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { Histogram, LATENCY_BUCKETS_MS } from '../../src/lib/histogram.js';
-import { createMetricsRegistry, histogramMetric, LATENCY_BUCKETS_LE } from '../../src/admin/metrics.js';
-import type { ClientInfo, ProxyContext, SessionView } from '../../src/context.js';
-import { Topology } from '../../src/nodes/topology.js';
-import { REASON_LABELS } from '../../src/router/reasons.js';
+import { Histogram, LATENCY_BUCKETS_MS } from '../../../src/lib/histogram.js';
+import { createMetricsRegistry, histogramMetric, LATENCY_BUCKETS_LE } from '../../../src/admin/metrics.js';
+import type { ClientInfo, ProxyContext, SessionView } from '../../../src/context.js';
+import { Topology } from '../../../src/nodes/topology.js';
+import { REASON_LABELS } from '../../../src/router/reasons.js';
 
 interface Line {
   name: string;

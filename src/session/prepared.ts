@@ -1,0 +1,137 @@
+/**
+ * The statements a client prepared, as pgproxy needs them to run each on any node: its classification and route
+ * (decided once, at Parse), the setting it makes, and the client's own Parse message to re-prepare it on a backend
+ * that has not seen it. A backend holding another statement under the same name (an earlier client's, or one the
+ * client closed elsewhere) gets a Close first.
+ *
+ * The unnamed statement is replaced by every unnamed Parse (extended-protocol clients send one per unit). Its Parse
+ * is copied into a buffer reused from one to the next, so the common case allocates nothing; only when it must be
+ * re-prepared on another backend is a copy of that copy sent (the reused buffer may change before the write).
+ * Links know which unnamed statement they hold by its generation.
+ */
+import type { Classification } from '../router/classify/index.js';
+import type { Reason } from '../router/reasons.js';
+import type { Framer } from '../wire/framer.js';
+import { closeStatement } from '../wire/frontend.js';
+import type { Link } from './link.js';
+import { OWED } from './reply-queue.js';
+import type { SegmentSetting } from './segment.js';
+import { settingOf } from './settings.js';
+
+/** What the routing loop needs of a prepared statement when it is used. */
+export interface PreparedStatement {
+  readonly classification: Classification;
+  readonly reason: Reason;
+  /** The session setting it makes, replayed elsewhere once it succeeded. */
+  readonly setting: SegmentSetting | null;
+  /** Its text (for the unnamed statement, only when the slow-statement log wants it). */
+  readonly sql: string;
+}
+
+interface NamedStatement extends PreparedStatement {
+  /** A copy of the client's Parse message. */
+  readonly parse: Buffer;
+}
+
+interface UnnamedStatement {
+  generation: number;
+  classification: Classification | null;
+  reason: Reason;
+  setting: SegmentSetting | null;
+  sql: string;
+  parse: Buffer;
+  parseLength: number;
+}
+
+export class PreparedStatements {
+  private readonly named = new Map<string, NamedStatement>();
+  private readonly unnamed: UnnamedStatement = { generation: 0, classification: null, reason: 0, setting: null, sql: '', parse: Buffer.alloc(0), parseLength: 0 };
+
+  /**
+   * The client's Parse (the framer's current frame: name ending at `nameEnd`, text at [start, end)) goes to `link`.
+   * `withText`: keep the unnamed statement's text (the slow-statement log wants it). Returns true when the
+   * backend now holds state the next client must not see (a named statement).
+   */
+  parsed(f: Framer, nameEnd: number, start: number, end: number, link: Link, c: Classification, reason: Reason, withText: boolean): boolean {
+    const buf = f.buf;
+    if (nameEnd === f.bodyStart) {
+      const u = this.unnamed;
+      const length = f.end - f.start;
+      if (u.parse.length < length) u.parse = Buffer.allocUnsafe(Math.max(length, 2 * u.parse.length, 256));
+      buf.copy(u.parse, 0, f.start, f.end);
+      u.parseLength = length;
+      u.generation++;
+      u.classification = c;
+      u.reason = reason;
+      u.sql = withText || c.summary.settings !== 0 ? buf.toString('utf8', start, end) : '';
+      u.setting = c.summary.settings !== 0 ? settingOf(u.sql, c) : null;
+      link.unnamedGeneration = u.generation;
+      return false;
+    }
+    const name = buf.toString('utf8', f.bodyStart, nameEnd);
+    const sql = buf.toString('utf8', start, end);
+    this.named.set(name, { sql, classification: c, reason, setting: settingOf(sql, c), parse: Buffer.from(buf.subarray(f.start, f.end)) });
+    const prepared = link.conn.prepared;
+    if (prepared.has(name)) link.inject(closeStatement(name), OWED.injectedClose);
+    prepared.set(name, sql);
+    return true;
+  }
+
+  /** The statement of that name, or null when the session never prepared it. */
+  get(name: string): PreparedStatement | null {
+    if (name !== '') return this.named.get(name) ?? null;
+    const u = this.unnamed;
+    return u.classification === null ? null : (u as PreparedStatement);
+  }
+
+  /**
+   * Makes `link`'s backend hold the statement `name` before it is used there (re-prepared from the client's
+   * Parse). Returns true when that left state the next client must not see (a named statement).
+   */
+  ensureOn(link: Link, name: string): boolean {
+    if (name === '') {
+      const u = this.unnamed;
+      if (link.unnamedGeneration !== u.generation) {
+        link.inject(Buffer.from(u.parse.subarray(0, u.parseLength)), OWED.injectedParse);
+        link.unnamedGeneration = u.generation;
+      }
+      return false;
+    }
+    const stmt = this.named.get(name)!;
+    const prepared = link.conn.prepared;
+    if (prepared.get(name) === stmt.sql) return false;
+    if (prepared.has(name)) link.inject(closeStatement(name), OWED.injectedClose);
+    link.inject(stmt.parse, OWED.injectedParse);
+    prepared.set(name, stmt.sql);
+    return true;
+  }
+
+  /**
+   * The client uses a statement it never prepared: whatever an earlier client left under that name on `link`'s
+   * backend is closed, so that the backend answers as PostgreSQL would (26000).
+   */
+  unknownOn(link: Link, name: string): void {
+    if (name === '' || link.conn.prepared.delete(name)) link.inject(closeStatement(name), OWED.injectedClose);
+  }
+
+  /** The client closes statement `name` on `link`; the session's other links close it when next used. */
+  closed(name: string, link: Link, others: Iterable<Link>): void {
+    if (name === '') {
+      this.unnamed.classification = null;
+      this.unnamed.generation++;
+      return;
+    }
+    this.named.delete(name);
+    link.conn.prepared.delete(name);
+    for (const other of others) {
+      if (other !== link && other.conn.prepared.delete(name)) (other.pendingCloses ??= []).push(name);
+    }
+  }
+
+  /** DISCARD ALL took effect: every prepared statement is gone. */
+  clear(): void {
+    this.named.clear();
+    this.unnamed.classification = null;
+    this.unnamed.generation++;
+  }
+}
