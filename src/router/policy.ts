@@ -118,6 +118,38 @@ function statementReason(f: StatementFacts, rules: RouterRules, session: Session
   return Reason.Read;
 }
 
+interface DecideMemo {
+  rules: RouterRules;
+  catalog: CatalogFacts | null;
+  readOnly: boolean;
+  isolation: Isolation;
+  hints: number;
+  reason: Reason;
+}
+
+/** The last decision per classification (classifications are shared by every text of the same shape). */
+const memos = new WeakMap<Classification, DecideMemo>();
+
+/**
+ * decide(), remembered per classification for the inputs it was made with: the same statement shape in the same
+ * session state, under the same rules and catalog snapshot, gets the same reason without walking its facts again.
+ */
+export function decideCached(c: Classification, hints: number, rules: RouterRules, session: SessionRouting, catalog: CatalogFacts | null): Reason {
+  const m = memos.get(c);
+  if (m !== undefined && m.rules === rules && m.catalog === catalog && m.readOnly === session.defaultReadOnly && m.isolation === session.defaultIsolation && m.hints === hints) return m.reason;
+  const reason = decide(c, hints, rules, session, catalog);
+  if (m === undefined) memos.set(c, { rules, catalog, readOnly: session.defaultReadOnly, isolation: session.defaultIsolation, hints, reason });
+  else {
+    m.rules = rules;
+    m.catalog = catalog;
+    m.readOnly = session.defaultReadOnly;
+    m.isolation = session.defaultIsolation;
+    m.hints = hints;
+    m.reason = reason;
+  }
+  return reason;
+}
+
 /**
  * The reason for logs, with the function or relation behind it: 'volatile function now_audit()',
  * 'node-local view pg_stat_activity', 'locking read'. Decides again (same arguments as decide()).

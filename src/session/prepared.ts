@@ -36,6 +36,8 @@ interface NamedStatement extends PreparedStatement {
 interface UnnamedStatement {
   generation: number;
   classification: Classification | null;
+  /** leadingHints() of its text. */
+  hints: number;
   reason: Reason;
   setting: SegmentSetting | null;
   sql: string;
@@ -45,14 +47,33 @@ interface UnnamedStatement {
 
 export class PreparedStatements {
   private readonly named = new Map<string, NamedStatement>();
-  private readonly unnamed: UnnamedStatement = { generation: 0, classification: null, reason: 0, setting: null, sql: '', parse: Buffer.alloc(0), parseLength: 0 };
+  private readonly unnamed: UnnamedStatement = { generation: 0, classification: null, hints: 0, reason: 0, setting: null, sql: '', parse: Buffer.alloc(0), parseLength: 0 };
+
+  /**
+   * The framer's current frame is an unnamed Parse byte for byte equal to the last one (extended-protocol clients
+   * send the same text and types every time): its statement, whose classification and hints still hold; else null.
+   */
+  unnamedRepeat(f: Framer): { readonly classification: Classification; readonly hints: number } | null {
+    const u = this.unnamed;
+    if (u.classification === null || u.parseLength !== f.end - f.start) return null;
+    return f.buf.compare(u.parse, 0, u.parseLength, f.start, f.end) === 0 ? (u as { classification: Classification; hints: number }) : null;
+  }
+
+  /**
+   * The unnamed Parse that unnamedRepeat() found equal goes to `link`, routed for `reason`: the statement stays the
+   * same (links holding it keep it; nothing is copied).
+   */
+  parsedAgain(link: Link, reason: Reason): void {
+    this.unnamed.reason = reason;
+    link.unnamedGeneration = this.unnamed.generation;
+  }
 
   /**
    * The client's Parse (the framer's current frame: name ending at `nameEnd`, text at [start, end)) goes to `link`.
    * `withText`: keep the unnamed statement's text (the slow-statement log wants it). Returns true when the
    * backend now holds state the next client must not see (a named statement).
    */
-  parsed(f: Framer, nameEnd: number, start: number, end: number, link: Link, c: Classification, reason: Reason, withText: boolean): boolean {
+  parsed(f: Framer, nameEnd: number, start: number, end: number, link: Link, c: Classification, hints: number, reason: Reason, withText: boolean): boolean {
     const buf = f.buf;
     if (nameEnd === f.bodyStart) {
       const u = this.unnamed;
@@ -62,6 +83,7 @@ export class PreparedStatements {
       u.parseLength = length;
       u.generation++;
       u.classification = c;
+      u.hints = hints;
       u.reason = reason;
       u.sql = withText || c.summary.settings !== 0 ? buf.toString('utf8', start, end) : '';
       u.setting = c.summary.settings !== 0 ? settingOf(u.sql, c) : null;

@@ -22,7 +22,7 @@ import type { ProxyContext } from '../context.js';
 import { ProxyError, isNodeUnavailableState } from '../errors.js';
 import { classifyBytes, Pin, PIN_LABELS, type Classification } from '../router/classify/index.js';
 import { leadingHints } from '../router/hints.js';
-import { decide } from '../router/policy.js';
+import { decideCached } from '../router/policy.js';
 import { Reason, targetOf, type Target } from '../router/reasons.js';
 import type { ScramClientKeys } from '../wire/auth/scram.js';
 import { commandComplete, messageFrame, parseErrorFields, readyForQuery } from '../wire/backend.js';
@@ -125,7 +125,7 @@ export class Routing implements LinkOwner, LinksHost {
       this.links.forward(cur, f);
       return true;
     }
-    if (this.ctx.controls.paused && !this.batchOpen && this.txLink === null && (type === FrontendCode.Query || type === FrontendCode.Parse || type === FrontendCode.Bind)) {
+    if ((type === FrontendCode.Query || type === FrontendCode.Parse || type === FrontendCode.Bind) && this.ctx.controls.paused && !this.batchOpen && this.txLink === null) {
       // PAUSE: new work waits (work in flight and open transactions carry on).
       this.waitingForResume = true;
       return false;
@@ -184,7 +184,7 @@ export class Routing implements LinkOwner, LinksHost {
     if (this.abortedTx) return this.answerInAbortedTx(c.statements[0]?.tx?.op ?? null, true);
     const catalog = this.catalog.facts();
     if (catalog === undefined) return false;
-    const reason = decide(c, hints, this.ctx.router, this.settings.routing, catalog);
+    const reason = decideCached(c, hints, this.ctx.router, this.settings.routing, catalog);
     const link = this.pick(reason, false, true);
     if (typeof link === 'boolean') return link;
     this.beforeSend(link, reason, c);
@@ -211,15 +211,17 @@ export class Routing implements LinkOwner, LinksHost {
     const start = nameEnd + 1;
     const end = cstringEnd(buf, start, f.end);
     if (this.abortedTx) return this.answerInAbortedTx(null, false);
-    const hints = leadingHints(buf, start, end);
-    const c = classifyBytes(buf, start, end, hints);
+    const repeat = nameEnd === f.bodyStart ? this.prepared.unnamedRepeat(f) : null;
+    const hints = repeat !== null ? repeat.hints : leadingHints(buf, start, end);
+    const c = repeat !== null ? repeat.classification : classifyBytes(buf, start, end, hints);
     const catalog = this.catalog.facts();
     if (catalog === undefined) return false;
-    const reason = decide(c, hints, this.ctx.router, this.settings.routing, catalog);
+    const reason = decideCached(c, hints, this.ctx.router, this.settings.routing, catalog);
     const link = this.pick(reason, this.batchOpen, false);
     if (typeof link === 'boolean') return link;
     this.beforeSend(link, reason, c);
-    if (this.prepared.parsed(f, nameEnd, start, end, link, c, reason, this.slowMs > 0)) link.conn.stateTag = this.settings.tag;
+    if (repeat !== null) this.prepared.parsedAgain(link, reason);
+    else if (this.prepared.parsed(f, nameEnd, start, end, link, c, hints, reason, this.slowMs > 0)) link.conn.stateTag = this.settings.tag;
     this.links.forward(link, f);
     link.expect(OWED.parse);
     link.batchOpen = true;

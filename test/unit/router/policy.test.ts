@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { classifyUncached } from '../../../src/router/classify/index.js';
 import { Hint, leadingHints } from '../../../src/router/hints.js';
-import { applyDefaults, compileRouterRules, decide, reasonDetail, type CatalogFacts, type SessionRouting } from '../../../src/router/policy.js';
+import { applyDefaults, compileRouterRules, decide, decideCached, reasonDetail, type CatalogFacts, type SessionRouting } from '../../../src/router/policy.js';
 import { REASON_COUNT, REASON_LABELS, Reason, reasonLabel, targetOf } from '../../../src/router/reasons.js';
 
 const RULES = {
@@ -185,4 +185,30 @@ describe('applyDefaults', () => {
     expect(decide(begin, 0, RULES.write, s, null)).toBe(Reason.ReadWriteTransaction);
   });
 
+});
+
+describe('decideCached', () => {
+  it('answers as decide() does whenever the session state, the rules, the catalog or the hints change', () => {
+    const catalogA: CatalogFacts = { isVolatile: () => false, isUnlogged: () => false };
+    const catalogB: CatalogFacts = { isVolatile: (f) => f === 'f', isUnlogged: () => false };
+    const sessions: SessionRouting[] = [
+      { defaultReadOnly: false, defaultIsolation: 'read committed' },
+      { defaultReadOnly: true, defaultIsolation: 'read committed' },
+      { defaultReadOnly: false, defaultIsolation: 'serializable' },
+    ];
+    const statements = ['BEGIN', 'SELECT f(1)', 'SELECT 1', 'INSERT INTO t VALUES (1)'].map((sql) => classifyUncached(sql));
+    for (let round = 0; round < 3; round++) {
+      for (const c of statements) {
+        for (const session of sessions) {
+          for (const rules of [RULES.write, RULES.split]) {
+            for (const catalog of [null, catalogA, catalogB]) {
+              for (const hints of [0, Hint.Primary]) {
+                expect(decideCached(c, hints, rules, session, catalog)).toBe(decide(c, hints, rules, session, catalog));
+              }
+            }
+          }
+        }
+      }
+    }
+  });
 });
