@@ -10,6 +10,14 @@ export default defineConfig({
         },
       },
       {
+        // PostgreSQL's regression suite through the classifier's differential test: scripts/pg-regress.sh (CI).
+        test: {
+          name: 'corpus',
+          include: ['test/corpus/**/*.test.ts'],
+          testTimeout: 300_000,
+        },
+      },
+      {
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],

@@ -11,6 +11,7 @@ import type { FailureLimiter } from './wire/auth/limiter.js';
 import type { Logger } from 'pino';
 import type { Config } from './config/types.js';
 import type { PoolManager } from './pool/manager.js';
+import type { ReplayTracker } from './nodes/replay.js';
 import type { Topology } from './nodes/topology.js';
 import type { LagLimits } from './router/balancer.js';
 import type { CatalogCache } from './router/catalog.js';
@@ -85,12 +86,18 @@ export function workerOfPid(pid: number): number {
 export interface ProxyStats {
   /** Statements the classifier could not understand (sent to the primary). */
   notUnderstood: number;
+  /** Statements the classifier could not read that PostgreSQL's own parser did (routed on its tree). */
+  parsed: number;
   /** Units routed, indexed by router/reasons.ts Reason code (REASON_LABELS names them). */
   routed: Float64Array;
   /** ErrorResponses clients received, by SQLSTATE class (first two characters). */
   errorsByClass: Map<string, number>;
   /** Time sessions waited for a backend connection from a pool. */
   poolWait: Histogram;
+  /** Reads that waited for a standby to catch up (read-your-writes, a staleness bound), and how that ended. */
+  replayWaits: { standby: number; primary: number };
+  /** How long those reads waited. */
+  replayWait: Histogram;
   /** Client connections accepted since start. */
   clientsAccepted: number;
 }
@@ -164,6 +171,8 @@ export interface ProxyContext {
   lagLimits: LagLimits;
   /** Volatile functions and unlogged relations per database, from the primary's catalog. */
   catalog: CatalogCache;
+  /** Acknowledged commit positions per database, and replay positions polled while reads wait. */
+  replay: ReplayTracker;
   stats: ProxyStats;
   /** A session saw a node fail (socket error, EOF, 57P0x): it counts as a failed health check. */
   reportNodeFailure(nodeId: number, reason: string): void;

@@ -15,12 +15,14 @@ import { SessionRegistry, type AdminTable, type ProxyContext, type ProxyControls
 import { AuthQuery } from './pool/auth-query.js';
 import type { BackendTls } from './pool/backend.js';
 import { HealthChecker, type HealthSettings } from './nodes/health.js';
+import { ReplayTracker, type ReplaySettings } from './nodes/replay.js';
 import { backendSecretProblems, staticSecretProblems } from './pool/login-check.js';
 import { PoolManager, type GlobalLimits } from './pool/manager.js';
 import type { PoolLimits } from './pool/pool.js';
 import { applySnapshot, Topology, type NodeSnapshot } from './nodes/topology.js';
 import { CatalogCache } from './router/catalog.js';
 import { pgCatalogSource } from './pool/catalog-source.js';
+import { loadParser } from './router/classify/parser.js';
 import { compileRouterRules } from './router/policy.js';
 import { REASON_COUNT } from './router/reasons.js';
 import { Session } from './session/session.js';
@@ -104,6 +106,11 @@ export function healthSettingsOf(config: Config): HealthSettings {
   };
 }
 
+function replaySettingsOf(config: Config): ReplaySettings {
+  const hc = config.health_check;
+  return { user: hc.user, password: hc.password, database: hc.database, ssl: sslForPg(backendTlsOf(config)), timeoutMs: hc.timeout_ms };
+}
+
 function clientTlsOf(config: Config): tls.SecureContext | null {
   return config.tls.mode === 'disable' ? null : tls.createSecureContext({ cert: readFileSync(config.tls.cert_file!), key: readFileSync(config.tls.key_file!) });
 }
@@ -123,6 +130,7 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
   const topology = new Topology(config.backends.map((b) => ({ ...b })));
   const pools = new PoolManager(poolLimitsOf(config), log, globalLimitsOf(config), (id) => topology.nodes[id]?.up === true);
   const health = new HealthChecker(topology, healthSettingsOf(config), log.child({ component: 'health' }));
+  const replay = new ReplayTracker(topology, replaySettingsOf(config), log.child({ component: 'replay' }));
   let catalogSsl = sslForPg(backendTlsOf(config));
   let catalogCreds = { user: config.health_check.user, password: config.health_check.password };
   const catalog = new CatalogCache(
@@ -190,7 +198,8 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
     ...(worker ? { collectAdmin: (cmd: string) => worker.collect(cmd) } : {}),
     maxMessageBytes: config.listen.max_message_bytes,
     lagLimits: { maxBytes: config.routing.max_lag_bytes, maxMs: config.routing.max_lag_ms },
-    stats: { notUnderstood: 0, routed: new Float64Array(REASON_COUNT), errorsByClass: new Map(), poolWait: new Histogram(), clientsAccepted: 0 },
+    stats: { notUnderstood: 0, parsed: 0, routed: new Float64Array(REASON_COUNT), errorsByClass: new Map(), poolWait: new Histogram(), replayWaits: { standby: 0, primary: 0 }, replayWait: new Histogram(), clientsAccepted: 0 },
+    replay,
     reportNodeFailure(nodeId, reason) {
       if (!context.config.health_check.fail_on_backend_error) return;
       const node = topology.nodes[nodeId];
@@ -217,11 +226,15 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
 
   if (worker) applySnapshot(topology, await worker.firstSnapshot);
   else await health.start();
+  if (config.routing.read_your_writes !== 'off') replay.warm();
+  // PostgreSQL's parser, for the statements the classifier cannot read: loaded now, not at the first of them.
+  void loadParser().catch((err: Error) => log.warn({ err: err.message }, 'PostgreSQL parser unavailable; statements the classifier cannot read go to the primary'));
   const firstUp = topology.primary() ?? topology.nodes.find((n) => n.up);
   if (firstUp) {
     const loginProblems = await backendSecretProblems(config, firstUp, backendTlsOf(config));
     if (loginProblems.length > 0) {
       await health.stop();
+      replay.close();
       pools.close();
       clearInterval(sweep);
       throw new StartupError(loginProblems.join('\n'));
@@ -264,6 +277,7 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
       server.close();
       clearInterval(sweep);
       await health.stop();
+      replay.close();
       pools.close();
       throw new StartupError(`metrics: cannot listen on ${config.metrics.host}:${config.metrics.port}: ${(err as Error).message}`);
     }
@@ -301,6 +315,7 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
     for (const id of topology.syncBackends(next.backends)) pools.closeIdleOn(id);
     pools.updateLimits(poolLimitsOf(next), globalLimitsOf(next));
     health.updateSettings(healthSettingsOf(next));
+    replay.updateSettings(replaySettingsOf(next));
     catalogSsl = sslForPg(backendTlsOf(next));
     catalogCreds = { user: next.health_check.user, password: next.health_check.password };
     void health.round();
@@ -324,6 +339,7 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
       for (const s of sessions) s.terminate(bye);
       clearInterval(sweep);
       await health.stop();
+      replay.close();
       pools.close();
       await metrics?.close();
       log.warn('stopped');
@@ -350,6 +366,7 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
         });
         clearInterval(sweep);
         await health.stop();
+      replay.close();
         pools.close();
         await metrics?.close();
         resolveStopped();

@@ -152,7 +152,13 @@ export function createMetricsRegistry(ctx: ProxyContext): Registry {
     ),
   );
   add(new ScrapeMetric('pgproxy_client_errors_total', 'ErrorResponses sent to clients, by SQLSTATE class (first two characters).', 'counter', byKey('class', () => ctx.stats.errorsByClass)));
-  add(new ScrapeMetric('pgproxy_statements_not_understood_total', 'Statements the classifier could not understand (sent to the primary).', 'counter', () => [{ labels: {}, value: ctx.stats.notUnderstood }]));
+  add(new ScrapeMetric('pgproxy_statements_not_understood_total', 'Statements neither the classifier nor PostgreSQL\'s parser could read (sent to the primary).', 'counter', () => [{ labels: {}, value: ctx.stats.notUnderstood }]));
+  add(new ScrapeMetric('pgproxy_statements_parsed_total', 'Statements the classifier could not read, routed on the tree of PostgreSQL\'s own parser.', 'counter', () => [{ labels: {}, value: ctx.stats.parsed }]));
+  add(new ScrapeMetric('pgproxy_replay_waits_total', 'Reads that waited for a standby to replay what they must see, by where they ran then.', 'counter', () => [
+    { labels: { node: 'standby' }, value: ctx.stats.replayWaits.standby },
+    { labels: { node: 'primary' }, value: ctx.stats.replayWaits.primary },
+  ]));
+  add(histogramMetric('pgproxy_replay_wait_seconds', 'How long reads waited for a standby to catch up.', () => [{ labels: {}, histogram: ctx.stats.replayWait }]));
 
   // Nodes, as the health checker sees them.
   add(new ScrapeMetric('pgproxy_node_up', 'Whether the node is up and in service (1) or down or detached (0).', 'gauge', perNode((n) => (n.up ? 1 : 0))));

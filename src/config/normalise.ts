@@ -32,6 +32,11 @@ function crossCheck(raw: RawConfig, ctx: z.core.$RefinementCtx<RawConfig>): void
     }
   });
 
+  if (raw.routing.read_your_writes === 'database' && raw.workers > 1) {
+    // Each worker would know only the commits it acknowledged itself.
+    issue(['routing', 'read_your_writes'], 'read_your_writes: database needs a single process (workers: 1): each worker knows only its own commits');
+  }
+
   const users = new Map<string, number>();
   raw.auth.users.forEach((user, i) => {
     const seen = users.get(user.name);

@@ -145,8 +145,18 @@ const routingShape = {
   max_lag_bytes: int(0, Number.MAX_SAFE_INTEGER, 0),
   /** A standby more than this many milliseconds behind takes no reads (0 = no limit). */
   max_lag_ms: ms(0, 0),
-  /** After a session's write commits, its reads go only to standbys that have replayed it. */
-  read_your_writes: bool(false),
+  /**
+   * Which acknowledged writes a read must see: off; session (the client connection's own); database (any client's
+   * write to the same database through this pgproxy). true means session, false means off.
+   */
+  read_your_writes: z.preprocess(
+    (v: unknown) => (v === null || v === undefined ? undefined : v === true || v === 'true' ? 'session' : v === false || v === 'false' ? 'off' : v),
+    z.enum(['off', 'session', 'database'], { error: 'expected one of: off, session, database (or true / false)' }).default('session'),
+  ),
+  /** How long a read waits for a standby to replay what it must see before it goes to the primary. */
+  read_your_writes_wait_ms: ms(0, 20),
+  /** Reads go to the least-lagged qualifying standby (weights break ties); pgpool-II's prefer_lower_delay_standby. */
+  prefer_lower_delay: bool(false),
   /** primary: explicit transactions run wholly on the primary (unless READ ONLY); split: reads on the load-balance node until the first write (pgpool). */
   transactions: oneOf(['primary', 'split'] as const, 'primary'),
   /** First matching rule decides a session's read target. */

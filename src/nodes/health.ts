@@ -227,9 +227,11 @@ export class HealthChecker {
     const primaryIdx = probes.findIndex((p, i) => p !== null && !p.inRecovery && nodes[i]!.up);
     const primary = primaryIdx >= 0 ? nodes[primaryIdx]! : null;
     const rows = primaryIdx >= 0 ? probes[primaryIdx]!.replication : [];
+    const now = Date.now();
     for (let i = 0; i < nodes.length; i++) {
       const n = nodes[i]!;
       const p = probes[i];
+      if (p) n.measuredAt = now;
       if (!p || !p.inRecovery) {
         n.following = null;
         n.lagBytes = p && !p.inRecovery ? 0 : null;

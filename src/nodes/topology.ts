@@ -26,6 +26,8 @@ export interface NodeState {
   lagMs: number | null;
   /** Age of the standby's last replayed transaction (from pg_last_xact_replay_timestamp()), in ms. */
   replayAgeMs: number | null;
+  /** When lsn / lagBytes / lagMs were measured (Date.now(); 0: never): a bound on staleness adds its age. */
+  measuredAt: number;
   /** As the primary's pg_stat_replication reports this standby (empty when it is not streaming or on a primary). */
   replicationState: string;
   replicationSyncState: string;
@@ -88,6 +90,7 @@ export class Topology extends EventEmitter {
       lagBytes: null,
       lagMs: null,
       replayAgeMs: null,
+      measuredAt: 0,
       replicationState: '',
       replicationSyncState: '',
       following: null,
@@ -219,6 +222,7 @@ export interface NodeSnapshot {
   lagBytes: number | null;
   lagMs: number | null;
   replayAgeMs: number | null;
+  measuredAt: number;
   replicationState: string;
   replicationSyncState: string;
   following: boolean | null;
@@ -244,6 +248,7 @@ export function snapshotOf(t: Topology): NodeSnapshot[] {
     lagBytes: n.lagBytes,
     lagMs: n.lagMs,
     replayAgeMs: n.replayAgeMs,
+    measuredAt: n.measuredAt,
     replicationState: n.replicationState,
     replicationSyncState: n.replicationSyncState,
     following: n.following,
@@ -270,6 +275,7 @@ export function applySnapshot(t: Topology, snapshot: readonly NodeSnapshot[]): v
     n.lagBytes = s.lagBytes;
     n.lagMs = s.lagMs;
     n.replayAgeMs = s.replayAgeMs;
+    n.measuredAt = s.measuredAt;
     n.replicationState = s.replicationState;
     n.replicationSyncState = s.replicationSyncState;
     n.following = s.following;
@@ -293,6 +299,11 @@ export function applySnapshot(t: Topology, snapshot: readonly NodeSnapshot[]): v
     n.lastCheck = s.lastCheck === null ? null : new Date(s.lastCheck);
     n.lastError = s.lastError;
   }
+}
+
+/** An LSN as PostgreSQL writes it: 'X/Y', both halves hexadecimal in upper case. */
+export function formatLsn(lsn: bigint): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
 }
 
 /** Parses an LSN like '0/3000148' into a number of bytes. */

@@ -156,7 +156,8 @@ export class Pool {
   }
 
   private putIdle(conn: BackendConnection): void {
-    if (conn.closed) return this.discard(conn);
+    // A connection whose reset (or opening) finished after the pool was closed must not stay open behind it.
+    if (conn.closed || this.closed) return this.discard(conn);
     conn.lastReleasedAt = Date.now();
     const waiter = this.waiters.shift();
     if (waiter) {

@@ -6,6 +6,17 @@ export interface LagLimits {
   maxBytes: number;
   /** 0 = no limit. */
   maxMs: number;
+  /**
+   * A bound a session or statement asked for (SET pgproxy.max_lag_ms, a max_lag_ms hint), in ms; 0 = none. A
+   * standby qualifies when its measured lag plus the age of that measurement (at `now`, Date.now()) is within it.
+   */
+  boundMs?: number;
+  now?: number;
+  /**
+   * A bound of 0 (fully replayed): only a standby measured with no lag at or after this time (Date.now())
+   * qualifies; 0 = no such condition.
+   */
+  freshSince?: number;
 }
 
 export const NO_LAG_LIMITS: LagLimits = { maxBytes: 0, maxMs: 0 };
@@ -20,6 +31,10 @@ export function lagging(n: NodeState, limits: LagLimits): boolean {
   if (n.role !== 'standby') return false;
   if (limits.maxBytes > 0 && (n.lagBytes === null || n.lagBytes > limits.maxBytes)) return true;
   if (limits.maxMs > 0 && (n.lagMs === null || n.lagMs > limits.maxMs)) return true;
+  const bound = limits.boundMs ?? 0;
+  if (bound > 0 && (n.lagMs === null || n.measuredAt === 0 || n.lagMs + Math.max(0, (limits.now ?? 0) - n.measuredAt) > bound)) return true;
+  const freshSince = limits.freshSince ?? 0;
+  if (freshSince > 0 && (n.measuredAt < freshSince || n.lagBytes !== 0)) return true;
   return false;
 }
 
@@ -36,8 +51,10 @@ export function canRead(n: NodeState, limits: LagLimits, minLsn: bigint | null, 
 
 /**
  * Picks a node among those that may serve reads, by weight. Standbys and the primary both take reads in
- * proportion to their weights (weight 0 on the primary keeps reads off it). Returns null when no node with a
- * positive weight can serve the read: the caller then uses the primary. Allocates nothing.
+ * proportion to their weights (weight 0 on the primary keeps reads off it). With `preferLowerDelay`, only the
+ * qualifying standbys with the least lag (in bytes) are candidates, weights breaking ties; the primary is picked
+ * by weight only when no standby qualifies. Returns null when no node with a positive weight can serve the read:
+ * the caller then uses the primary. Allocates nothing.
  */
 export function pickReadNode(
   nodes: readonly NodeState[],
@@ -45,23 +62,40 @@ export function pickReadNode(
   minLsn: bigint | null = null,
   onlyStandbys = false,
   random: () => number = Math.random,
+  preferLowerDelay = false,
 ): NodeState | null {
+  let least = -1;
+  if (preferLowerDelay) {
+    for (let i = 0; i < nodes.length; i++) {
+      const n = nodes[i] as NodeState;
+      if (n.weight > 0 && n.role === 'standby' && canRead(n, limits, minLsn, onlyStandbys)) {
+        const lag = n.lagBytes ?? Number.MAX_SAFE_INTEGER;
+        if (least < 0 || lag < least) least = lag;
+      }
+    }
+  }
   let total = 0;
   for (let i = 0; i < nodes.length; i++) {
     const n = nodes[i] as NodeState;
-    if (n.weight > 0 && canRead(n, limits, minLsn, onlyStandbys)) total += n.weight;
+    if (candidate(n, limits, minLsn, onlyStandbys, least)) total += n.weight;
   }
   if (total <= 0) return null;
   let r = random() * total;
   let last: NodeState | null = null;
   for (let i = 0; i < nodes.length; i++) {
     const n = nodes[i] as NodeState;
-    if (n.weight <= 0 || !canRead(n, limits, minLsn, onlyStandbys)) continue;
+    if (!candidate(n, limits, minLsn, onlyStandbys, least)) continue;
     last = n;
     r -= n.weight;
     if (r < 0) return n;
   }
   return last; // floating-point rounding
+}
+
+/** `least` >= 0: only standbys lagging exactly that much (the least-lagged ones) are candidates. */
+function candidate(n: NodeState, limits: LagLimits, minLsn: bigint | null, onlyStandbys: boolean, least: number): boolean {
+  if (n.weight <= 0 || !canRead(n, limits, minLsn, onlyStandbys)) return false;
+  return least < 0 || (n.role === 'standby' && (n.lagBytes ?? Number.MAX_SAFE_INTEGER) === least);
 }
 
 /** Weights normalised to sum 1 (pgpool's lb_weight), over all configured nodes. */

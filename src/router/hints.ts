@@ -14,9 +14,20 @@
 
 export const enum Hint {
   None = 0,
-  /** Run on the primary. */
+  /** Run on the primary (`/*NO LOAD BALANCE*\/`, `pgproxy: primary`, `pgproxy: route=primary`). */
   Primary = 1,
+  /** Run on a standby (`pgproxy: route=standby`); a statement that needs the primary is refused. */
+  Standby = 2,
+  /** Read only from a node that has replayed HINT_VALUES.minLsn (`pgproxy: min_lsn=0/1A2B3C`). */
+  MinLsn = 4,
+  /** Read only from a node at most HINT_VALUES.maxLagMs behind (`pgproxy: max_lag_ms=500`). */
+  MaxLagMs = 8,
 }
+
+/**
+ * The values of the valued hints found by the last leadingHints() call (valid until the next call; read at once).
+ */
+export const HINT_VALUES = { minLsn: 0n, maxLagMs: 0 };
 
 /** The hint bits the classifier reports as statement facts (StatementFacts.hint); the cache keys on them. */
 export const CLASSIFIER_HINTS: number = Hint.Primary;
@@ -29,6 +40,10 @@ const squashed = new Uint8Array(MAX_HINT_COMMENT);
 const PHRASE_NO_LOAD_BALANCE = ascii('noloadbalance');
 const PREFIX_PGPROXY = ascii('pgproxy:');
 const DIRECTIVE_PRIMARY = ascii('primary');
+const DIRECTIVE_ROUTE = ascii('route');
+const DIRECTIVE_STANDBY = ascii('standby');
+const DIRECTIVE_MIN_LSN = ascii('min_lsn');
+const DIRECTIVE_MAX_LAG_MS = ascii('max_lag_ms');
 
 function ascii(s: string): Uint8Array {
   return Uint8Array.from(s, (ch) => ch.charCodeAt(0));
@@ -91,9 +106,53 @@ function hintOfSquashed(n: number): number {
 }
 
 /** One `name[=value]` directive: squashed[nameStart, nameEnd), value squashed[valueStart, end) or valueStart -1. */
-function directive(nameStart: number, nameEnd: number, valueStart: number, _end: number): number {
-  if (valueStart < 0 && matchAt(nameStart, nameEnd, DIRECTIVE_PRIMARY)) return Hint.Primary;
+function directive(nameStart: number, nameEnd: number, valueStart: number, end: number): number {
+  if (valueStart < 0) return matchAt(nameStart, nameEnd, DIRECTIVE_PRIMARY) ? Hint.Primary : Hint.None;
+  if (matchAt(nameStart, nameEnd, DIRECTIVE_ROUTE)) {
+    if (matchAt(valueStart, end, DIRECTIVE_PRIMARY)) return Hint.Primary;
+    if (matchAt(valueStart, end, DIRECTIVE_STANDBY)) return Hint.Standby;
+    return Hint.None;
+  }
+  if (matchAt(nameStart, nameEnd, DIRECTIVE_MIN_LSN)) {
+    const lsn = lsnOfSquashed(valueStart, end);
+    if (lsn === null) return Hint.None;
+    HINT_VALUES.minLsn = lsn;
+    return Hint.MinLsn;
+  }
+  if (matchAt(nameStart, nameEnd, DIRECTIVE_MAX_LAG_MS)) {
+    let v = 0;
+    if (end === valueStart || end - valueStart > 12) return Hint.None;
+    for (let k = valueStart; k < end; k++) {
+      const c = squashed[k]!;
+      if (c < 48 || c > 57) return Hint.None;
+      v = v * 10 + (c - 48);
+    }
+    HINT_VALUES.maxLagMs = v;
+    return Hint.MaxLagMs;
+  }
   return Hint.None;
+}
+
+/** An LSN `X/Y` (hexadecimal, lowercased) in squashed[s, e), or null. */
+function lsnOfSquashed(s: number, e: number): bigint | null {
+  let hi = 0;
+  let lo = 0;
+  let slash = -1;
+  for (let k = s; k < e; k++) {
+    const c = squashed[k]!;
+    if (c === 47) {
+      if (slash >= 0 || k === s) return null;
+      slash = k;
+      continue;
+    }
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) return null;
+    if (slash < 0) hi = hi * 16 + d;
+    else lo = lo * 16 + d;
+    if ((slash < 0 ? k - s : k - slash) > 8) return null;
+  }
+  if (slash < 0 || slash === e - 1) return null;
+  return (BigInt(hi) << 32n) + BigInt(lo);
 }
 
 /**

@@ -93,7 +93,7 @@ const KEYWORD_SPEC = [
   ['verbose', 1], ['true', 1], ['false', 1], ['default', 1], ['conflict', 1], ['statistics', 0],
   ['collation', 1], ['then', 1], ['matched', 0], ['rule', 0], ['policy', 0], ['concurrently', 1],
   ['trusted', 0], ['procedural', 0], ['large', 0], ['object', 0], ['data', 0], ['wrapper', 0], ['privileges', 0],
-  ['method', 0], ['conversion', 0], ['after', 0], ['before', 0], ['instead', 1],
+  ['method', 0], ['conversion', 0], ['after', 0], ['before', 0], ['instead', 1], ['rows', 0], ['range', 0], ['groups', 0],
   // never function names when followed by '(' (reserved and col_name keywords, typmod types, syntax words)
   ['any', 1], ['array', 1], ['asc', 1], ['asymmetric', 1], ['both', 1], ['case', 1], ['cast', 1], ['check', 1],
   ['collate', 1], ['column', 1], ['constraint', 1], ['current_catalog', 1], ['current_date', 1],
@@ -113,8 +113,7 @@ const KEYWORD_SPEC = [
   ['xmltable', 1], ['over', 1], ['filter', 1], ['within', 1], ['include', 1], ['rollup', 1], ['cube', 1],
   ['sets', 1], ['options', 1], ['exclude', 1], ['enum', 1], ['identity', 1], ['varying', 1], ['like', 1],
   ['ilike', 1], ['similar', 1], ['is', 1], ['isnull', 1], ['notnull', 1], ['overlaps', 1], ['cross', 1],
-  ['inner', 1], ['outer', 1], ['natural', 1], ['full', 1], ['timestamptz', 1], ['timetz', 1], ['varbit', 1],
-  ['bpchar', 1], ['also', 1], ['columns', 1], ['nested', 1], ['first', 1], ['next', 1], ['second', 1],
+  ['inner', 1], ['outer', 1], ['natural', 1], ['full', 1], ['also', 1], ['columns', 1], ['nested', 1], ['first', 1], ['next', 1], ['second', 1],
 ] as const satisfies readonly (readonly [string, 0 | 1])[];
 
 export type Keyword = (typeof KEYWORD_SPEC)[number][0];

@@ -5,10 +5,10 @@
  */
 import type { NodeState } from '../nodes/topology.js';
 import type { BackendConnection, BackendOwner } from '../pool/backend.js';
-import { parseErrorFields } from '../wire/backend.js';
+import { parseErrorFields, readyForQuery } from '../wire/backend.js';
 import { BackendCode, TxStatus } from '../wire/codes.js';
 import { captureSet, ReplyScanner, type ReplyHandler } from '../wire/reply-scanner.js';
-import { OWED, ReplyQueue, type Owed } from './reply-queue.js';
+import { OWED, ReplyQueue, type LocalAnswer, type Owed } from './reply-queue.js';
 import type { SegmentSetting } from './segment.js';
 
 /** What a link tells the session that holds it. */
@@ -30,6 +30,8 @@ export interface LinkOwner {
   linkLost(link: Link, error: Error | null): void;
   /** The backend socket drained after a write that filled it. */
   linkDrained(link: Link): void;
+  /** A local answer is due: everything owed before it has reached the client. */
+  linkLocal(link: Link, answer: LocalAnswer): void;
   /** `releaseAfterFeed` was set and the chunk that set it has been handled. */
   linkSettled(link: Link): void;
   /** The backend sent bytes that are not the protocol: the connection is destroyed after this. */
@@ -57,6 +59,11 @@ export class Link implements ReplyHandler, BackendOwner {
   releaseAfterFeed = false;
   /** Statements the client closed elsewhere, to close here before this backend runs anything else. */
   pendingCloses: string[] | null = null;
+  /**
+   * The client unit under way copies data in (COPY FROM): the WAL-position query goes after its ReadyForQuery
+   * (a message sent behind it would arrive while the backend is in COPY).
+   */
+  captureAfterUnit = false;
   /** How many of the session's recorded settings this backend has applied (see SessionSettings). */
   appliedSettings = 0;
   /** Which of the session's unnamed statements this backend holds (0: none of this session's). */
@@ -72,6 +79,8 @@ export class Link implements ReplyHandler, BackendOwner {
   /** Transaction status before the segment. */
   statusBefore: number = TxStatus.Idle;
 
+  /** The ReadyForQuery status of a client unit held until pgproxy's WAL-position query behind it is answered (0: none). */
+  private heldReady = 0;
   /** A view of the backend chunk being handled was queued for the client (the read buffer must not be reused). */
   private kept = false;
   private runBuf: Buffer = EMPTY;
@@ -186,10 +195,20 @@ export class Link implements ReplyHandler, BackendOwner {
     switch (type) {
       case BackendCode.ReadyForQuery: {
         const unit = this.queue.ready();
-        if (unit === OWED.lsnQuery && !this.queue.has('lsn')) this.capture[BackendCode.DataRow] = 0;
         this.copyIn = false;
         this.status = body[0]!;
+        if (unit !== null && unit.holdsReady) this.heldReady = this.status;
         this.owner.linkReady(this, unit);
+        if (unit === OWED.lsnQuery) {
+          if (!this.queue.has('lsn')) this.capture[BackendCode.DataRow] = 0;
+          if (this.heldReady !== 0) {
+            // The position of the unit before it is known now: the client may hear that unit is done.
+            const status = this.heldReady;
+            this.heldReady = 0;
+            this.owner.toClient(readyForQuery(status));
+          }
+        }
+        for (let local = this.queue.takeDueLocal(); local !== null; local = this.queue.takeDueLocal()) this.owner.linkLocal(this, local);
         return;
       }
       case BackendCode.ErrorResponse: {

@@ -33,6 +33,26 @@ export interface PoolKey {
   scramKeys: ScramClientKeys | null;
 }
 
+/** What a read needs of the node that serves it, beyond being up and following the primary (filled per read). */
+export interface ReadNeeds {
+  /** The node must have replayed this position (read-your-writes, pgproxy.min_lsn, a min_lsn hint). */
+  minLsn: bigint | null;
+  /** A staleness bound of the session or the statement, ms (its measured lag plus the measurement's age); 0 = none. */
+  boundMs: number;
+  /** A bound of 0: only a standby measured caught up at or after this time (Date.now()); 0 = none. */
+  freshSince: number;
+  /** pgproxy.route = standby (or its hint): only standbys. */
+  onlyStandbys: boolean;
+  /** pgproxy.route = primary: the primary. */
+  primary: boolean;
+  /** No standby meets the needs now: ask to wait for one to catch up (readWait) instead of using the primary. */
+  mayWait: boolean;
+}
+
+export function noNeeds(): ReadNeeds {
+  return { minLsn: null, boundMs: 0, freshSince: 0, onlyStandbys: false, primary: false, mayWait: false };
+}
+
 /** What a lost link leaves for the client: replies it is owed, and whether a transaction or batch died with it. */
 export interface LostLink {
   owed: number;
@@ -58,6 +78,10 @@ export class Links {
   private pinned: string | null = null;
   /** Why the last read went where it went (Read, or why not a standby): the routed-reasons counter. */
   readReason: Reason = Reason.Read;
+  /** The last read asked to wait for a standby to catch up (forRoute returned null for it). */
+  readWait = false;
+  /** The limits of the read being placed (reused: no allocation per read). */
+  private readonly limits: Required<import('../router/balancer.js').LagLimits> = { maxBytes: 0, maxMs: 0, boundMs: 0, now: 0, freshSince: 0 };
   /** Set while the session itself drops links to a node that was marked down (not a new failure to report). */
   private closingNode = false;
 
@@ -111,16 +135,44 @@ export class Links {
 
   // ------------------------------------------------------------------ choosing
 
-  /** The link for a unit with this target, or null while the session must wait. Throws errors meant for the client. */
-  forRoute(target: Target, withinUnit: boolean, minLsn: bigint | null): Link | null {
+  /**
+   * The link for a unit with this target, or null while the session must wait (for a connection, for the current
+   * link to finish, or, when `readWait` is set, for a standby to catch up). Throws errors meant for the client.
+   */
+  forRoute(target: Target, withinUnit: boolean, needs: ReadNeeds): Link | null {
     this.readReason = Reason.Read;
+    this.readWait = false;
     const cur = this.cur;
     // Inside a batch, a statement that can run where the batch runs stays there: the batch is one implicit
     // transaction, and splitting it needlessly would break that.
     if (withinUnit && cur !== null && (target !== 'primary' || cur.node.role === 'primary') && cur.node.up) return cur;
     if (target === 'any' && cur !== null && !cur.conn.closed && cur.node.up) return this.switchTo(cur);
-    const node = target === 'primary' ? this.primaryNode() : this.readNode(minLsn);
-    return this.onNode(node);
+    if (target === 'primary' || needs.primary) {
+      if (target !== 'primary') this.readReason = Reason.Redirect;
+      return this.onNode(this.primaryNode());
+    }
+    const node = this.readNode(needs);
+    return node === null ? null : this.onNode(node);
+  }
+
+  /** The lag limits of a read with these needs (the configured ones and the session's own). */
+  private limitsFor(needs: ReadNeeds): Required<import('../router/balancer.js').LagLimits> {
+    const l = this.limits;
+    const configured = this.ctx.lagLimits;
+    l.maxBytes = configured.maxBytes;
+    l.maxMs = configured.maxMs;
+    l.boundMs = needs.boundMs;
+    l.freshSince = needs.freshSince;
+    l.now = needs.boundMs > 0 ? Date.now() : 0;
+    return l;
+  }
+
+  /** Whether some standby could serve a read with these needs now (a waiting read's condition). */
+  standbyQualifies(needs: ReadNeeds): boolean {
+    const nodes = this.ctx.topology.nodes;
+    const limits = this.limitsFor(needs);
+    for (const n of nodes) if (n.weight > 0 && n.role === 'standby' && canRead(n, limits, needs.minLsn, true)) return true;
+    return false;
   }
 
   currentOrPrimary(): Link | null {
@@ -136,7 +188,9 @@ export class Links {
     throw new ProxyError(SqlState.CannotConnectNow, 'no primary available');
   }
 
-  private readNode(minLsn: bigint | null): NodeState {
+  /** The node of a read; null when the read should wait for a standby to catch up (readWait is set). */
+  private readNode(needs: ReadNeeds): NodeState | null {
+    const minLsn = needs.minLsn;
     if (this.pinned !== null) {
       this.readReason = Reason.Pinned;
       return this.primaryNode();
@@ -153,16 +207,21 @@ export class Links {
         return n;
       }
     }
-    const onlyStandbys = this.readPreference === 'standby';
-    const limits = this.ctx.lagLimits;
-    const sessionBalance = this.ctx.config.routing.load_balance === 'session';
+    const onlyStandbys = this.readPreference === 'standby' || needs.onlyStandbys;
+    const limits = this.limitsFor(needs);
+    const routing = this.ctx.config.routing;
+    const sessionBalance = routing.load_balance === 'session' && !routing.prefer_lower_delay;
     if (sessionBalance && this.readNodeId !== null) {
       const n = nodes[this.readNodeId];
       if (n !== undefined && canRead(n, limits, minLsn, onlyStandbys) && (n.weight > 0 || noneReadable(nodes, limits, minLsn, onlyStandbys))) return n;
     }
-    const picked = pickReadNode(nodes, limits, minLsn, onlyStandbys);
+    const picked = pickReadNode(nodes, limits, minLsn, onlyStandbys, Math.random, routing.prefer_lower_delay);
     if (picked === null) {
       this.readReason = !noneReadable(nodes, NO_LAG_LIMITS, null, onlyStandbys) ? (minLsn !== null && !noneReadable(nodes, limits, null, onlyStandbys) ? Reason.ReadYourWrites : Reason.Lag) : Reason.NoStandby;
+      if (needs.mayWait && this.readReason !== Reason.NoStandby) {
+        this.readWait = true;
+        return null;
+      }
       return this.primaryNode();
     }
     // Only a node picked by weight becomes the session's load-balance node (not a fallback to the primary).
@@ -206,6 +265,16 @@ export class Links {
     return null;
   }
 
+  /**
+   * Ends the part of the open batch sent on `link` with pgproxy's own Sync (its ReadyForQuery is swallowed; an error
+   * in that part makes the rest of the batch skipped, as PostgreSQL skips to Sync).
+   */
+  endBatchPart(link: Link): void {
+    link.inject(SYNC, OWED.injectedSync);
+    link.batchOpen = false;
+    this.splitFrom = link;
+  }
+
   /** Moves work to `link` (null: only wait for the current link to finish). Returns null while waiting. */
   switchTo(link: Link | null): Link | null {
     const cur = this.cur;
@@ -213,12 +282,8 @@ export class Links {
       this.cur = link;
       return link;
     }
-    if (cur !== null && cur.batchOpen && link !== null) {
-      // Leaving a batch midway: end its part on the current link with a Sync whose reply the client never sees.
-      cur.inject(SYNC, OWED.injectedSync);
-      cur.batchOpen = false;
-      this.splitFrom = cur;
-    }
+    // Leaving a batch midway: end its part on the current link with a Sync whose reply the client never sees.
+    if (cur !== null && cur.batchOpen && link !== null) this.endBatchPart(cur);
     if (cur !== null && cur.queue.pendingReady > 0) return null;
     if (link === null) return null;
     this.cur = link;
@@ -281,13 +346,17 @@ export class Links {
     return !(this.pinned !== null && link.node.role === 'primary');
   }
 
-  /** Transaction pooling: gives an idle link back to its pool, keeping the session's settings on record. */
+  /**
+   * Gives an idle link back to its pool: with transaction pooling, keeping the session's settings on record; after
+   * the session ended, once pgproxy's own statements on it were answered (then reset like releaseAll does).
+   */
   release(link: Link): void {
     link.releaseAfterFeed = false;
     if (!link.settled || this.byNode.get(link.node.id) !== link) return;
     this.byNode.delete(link.node.id);
     if (this.cur === link) this.cur = null;
     if (this.runLink === link) this.flush();
+    if (this.closed) return this.giveBack(link);
     link.conn.owner = null;
     this.settings.released(link);
     this.pool(link.node).release(link.conn, { reusable: !link.conn.closed, inTransaction: false, reset: false });
@@ -295,23 +364,36 @@ export class Links {
 
   private closed = false;
 
-  /** The session ends: every link goes back to its pool, reset there, or closed when it cannot be reused. */
+  /**
+   * The session ends: every link goes back to its pool, reset there, or closed when it cannot be reused. A link that
+   * owes the client nothing but still runs pgproxy's own statements (a WAL-position query) goes back once they are
+   * answered.
+   */
   releaseAll(): void {
     this.closed = true;
     this.runLink = null;
-    for (const link of this.byNode.values()) {
+    for (const link of [...this.byNode.values()]) {
       link.dropQueued(); // nothing more goes to backends once the session ends
-      const conn = link.conn;
-      conn.owner = null;
-      // A backend left mid-batch skips to Sync (or keeps a portal's implicit transaction): never reuse it.
-      const clean = link.queue.pendingReady === 0 && !link.copyIn && !link.batchOpen && !conn.closed;
-      const inTransaction = link.status !== TxStatus.Idle;
-      // Only the startup parameters (or nothing) on it: it goes back as it is, to serve the same parameters again.
-      const reset = inTransaction || (conn.stateTag !== null && conn.stateTag !== this.settings.startupSql);
-      this.pool(link.node).release(conn, { reusable: clean, inTransaction, reset });
+      const q = link.queue;
+      if (q.pendingReady > 0 && q.clientPendingReady === 0 && q.localPendingReady === 0 && !link.copyIn && !link.batchOpen && !link.conn.closed) {
+        link.releaseAfterFeed = true;
+        continue;
+      }
+      this.byNode.delete(link.node.id);
+      this.giveBack(link);
     }
-    this.byNode.clear();
     this.cur = null;
+  }
+
+  private giveBack(link: Link): void {
+    const conn = link.conn;
+    conn.owner = null;
+    // A backend left mid-batch skips to Sync (or keeps a portal's implicit transaction): never reuse it.
+    const clean = link.queue.pendingReady === 0 && !link.copyIn && !link.batchOpen && !conn.closed;
+    const inTransaction = link.status !== TxStatus.Idle;
+    // Only the startup parameters (or nothing) on it: it goes back as it is, to serve the same parameters again.
+    const reset = inTransaction || (conn.stateTag !== null && conn.stateTag !== this.settings.startupSql);
+    this.pool(link.node).release(conn, { reusable: clean, inTransaction, reset });
   }
 
   /** A link's connection closed: forget it, and say what the client was owed (null: nothing to tell it). */

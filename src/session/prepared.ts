@@ -21,7 +21,10 @@ import { settingOf } from './settings.js';
 /** What the routing loop needs of a prepared statement when it is used. */
 export interface PreparedStatement {
   readonly classification: Classification;
-  readonly reason: Reason;
+  /** leadingHints() of its text. */
+  readonly hints: number;
+  /** Its route, decided at Parse; UNDECIDED for one answered locally so far (decided if it ever runs on a node). */
+  readonly reason: Reason | typeof UNDECIDED;
   /** The session setting it makes, replayed elsewhere once it succeeded. */
   readonly setting: SegmentSetting | null;
   /** Its text (for the unnamed statement, only when the slow-statement log wants it). */
@@ -33,12 +36,14 @@ interface NamedStatement extends PreparedStatement {
   readonly parse: Buffer;
 }
 
+export const UNDECIDED = -1;
+
 interface UnnamedStatement {
   generation: number;
   classification: Classification | null;
   /** leadingHints() of its text. */
   hints: number;
-  reason: Reason;
+  reason: Reason | typeof UNDECIDED;
   setting: SegmentSetting | null;
   sql: string;
   parse: Buffer;
@@ -76,27 +81,44 @@ export class PreparedStatements {
   parsed(f: Framer, nameEnd: number, start: number, end: number, link: Link, c: Classification, hints: number, reason: Reason, withText: boolean): boolean {
     const buf = f.buf;
     if (nameEnd === f.bodyStart) {
-      const u = this.unnamed;
-      const length = f.end - f.start;
-      if (u.parse.length < length) u.parse = Buffer.allocUnsafe(Math.max(length, 2 * u.parse.length, 256));
-      buf.copy(u.parse, 0, f.start, f.end);
-      u.parseLength = length;
-      u.generation++;
-      u.classification = c;
-      u.hints = hints;
-      u.reason = reason;
-      u.sql = withText || c.summary.settings !== 0 ? buf.toString('utf8', start, end) : '';
-      u.setting = c.summary.settings !== 0 ? settingOf(u.sql, c) : null;
-      link.unnamedGeneration = u.generation;
+      const sql = withText || c.summary.settings !== 0 ? buf.toString('utf8', start, end) : '';
+      this.keepUnnamed(f, c, hints, reason, sql, c.summary.settings !== 0 ? settingOf(sql, c) : null);
+      link.unnamedGeneration = this.unnamed.generation;
       return false;
     }
     const name = buf.toString('utf8', f.bodyStart, nameEnd);
     const sql = buf.toString('utf8', start, end);
-    this.named.set(name, { sql, classification: c, reason, setting: settingOf(sql, c), parse: Buffer.from(buf.subarray(f.start, f.end)) });
+    this.named.set(name, { sql, classification: c, hints, reason, setting: settingOf(sql, c), parse: Buffer.from(buf.subarray(f.start, f.end)) });
     const prepared = link.conn.prepared;
     if (prepared.has(name)) link.inject(closeStatement(name), OWED.injectedClose);
     prepared.set(name, sql);
     return true;
+  }
+
+  /** A new unnamed statement: its Parse copied into the reused buffer, a new generation. */
+  private keepUnnamed(f: Framer, c: Classification, hints: number, reason: Reason | typeof UNDECIDED, sql: string, setting: SegmentSetting | null): void {
+    const u = this.unnamed;
+    const length = f.end - f.start;
+    if (u.parse.length < length) u.parse = Buffer.allocUnsafe(Math.max(length, 2 * u.parse.length, 256));
+    f.buf.copy(u.parse, 0, f.start, f.end);
+    u.parseLength = length;
+    u.generation++;
+    u.classification = c;
+    u.hints = hints;
+    u.reason = reason;
+    u.sql = sql;
+    u.setting = setting;
+  }
+
+  /**
+   * The client's Parse of a statement pgproxy answers itself (its own settings, a BEGIN it defers): kept like any
+   * other, on no backend yet (it is prepared on one, from this copy, only if it ever has to run there).
+   */
+  parsedLocally(f: Framer, nameEnd: number, start: number, end: number, c: Classification, hints: number): void {
+    const buf = f.buf;
+    const sql = buf.toString('utf8', start, end);
+    if (nameEnd === f.bodyStart) return this.keepUnnamed(f, c, hints, UNDECIDED, sql, null);
+    this.named.set(buf.toString('utf8', f.bodyStart, nameEnd), { sql, classification: c, hints, reason: UNDECIDED, setting: null, parse: Buffer.from(buf.subarray(f.start, f.end)) });
   }
 
   /** The statement of that name, or null when the session never prepared it. */
@@ -136,15 +158,15 @@ export class PreparedStatements {
     if (name === '' || link.conn.prepared.delete(name)) link.inject(closeStatement(name), OWED.injectedClose);
   }
 
-  /** The client closes statement `name` on `link`; the session's other links close it when next used. */
-  closed(name: string, link: Link, others: Iterable<Link>): void {
+  /** The client closes statement `name` on `link` (null: none); the session's other links close it when next used. */
+  closed(name: string, link: Link | null, others: Iterable<Link>): void {
     if (name === '') {
       this.unnamed.classification = null;
       this.unnamed.generation++;
       return;
     }
     this.named.delete(name);
-    link.conn.prepared.delete(name);
+    link?.conn.prepared.delete(name);
     for (const other of others) {
       if (other !== link && other.conn.prepared.delete(name)) (other.pendingCloses ??= []).push(name);
     }

@@ -1,36 +1,77 @@
 /**
- * `routing.read_your_writes`: after a unit that changed data commits, pgproxy asks the same primary connection for
- * its WAL insert position (pipelined behind the unit; the client never sees that query). The session's later reads
- * go only to standbys that have replayed up to it, else to the primary.
+ * `routing.read_your_writes`: which acknowledged writes a read must see.
+ * - After a unit that may have written commits on the primary, pgproxy asks the same connection for its WAL insert
+ *   position, pipelined right behind the unit (the client never sees that query).
+ * - session: the session's later reads go only to nodes that have replayed the session's last commit.
+ * - database: the position is also published for the database (nodes/replay.ts), and every read of any session on
+ *   that database needs it. The unit's ReadyForQuery reaches the client only once the position is published, so
+ *   a read the application sends on another connection after hearing of the commit cannot overtake it.
  */
 import type { ProxyContext } from '../context.js';
 import { parseLsn } from '../nodes/topology.js';
 import { queryMessage } from '../wire/frontend.js';
 import type { Link } from './link.js';
-import { OWED } from './reply-queue.js';
+import { OWED, type Owed } from './reply-queue.js';
 
 const LSN_QUERY = queryMessage('SELECT pg_current_wal_insert_lsn()::text');
+const XLOG_PAGE_SIZE = 8192n;
+/** The long page header (first page of a segment) is 40 bytes, the short one 24. */
+const MAX_PAGE_HEADER = 40n;
+
+/**
+ * pg_current_wal_insert_lsn() may point just past a page header when the last record ended at the page boundary;
+ * replay stops at the boundary. The boundary holds everything committed before, so it is the position to wait for.
+ */
+export function normaliseInsertLsn(lsn: bigint): bigint {
+  const offset = lsn % XLOG_PAGE_SIZE;
+  return offset > 0n && offset <= MAX_PAGE_HEADER ? lsn - offset : lsn;
+}
 
 export class ReadYourWrites {
-  /** The WAL position of the session's last committed write; reads need a node past it. */
-  private minReadLsn: bigint | null = null;
+  /** The commit position of the session's last write (normalised), or null. */
+  lastCommitLsn: bigint | null = null;
 
-  constructor(private readonly ctx: ProxyContext) {}
+  constructor(
+    private readonly ctx: ProxyContext,
+    private readonly database: string,
+  ) {}
 
-  /** A unit that may have changed data was sent on `link`, outside an explicit transaction (or committing one). */
-  afterWrite(link: Link): void {
-    if (!this.ctx.config.routing.read_your_writes || link.node.role !== 'primary') return;
+  get mode(): 'off' | 'session' | 'database' {
+    return this.ctx.config.routing.read_your_writes;
+  }
+
+  /** Whether a client unit sent on `link` that may have written is followed by the position query. */
+  capturesAfter(link: Link, mayWrite: boolean): boolean {
+    return mayWrite && this.mode !== 'off' && link.node.role === 'primary';
+  }
+
+  /** The entry of a client unit ending in `kind`; `captured`: the position query follows it. */
+  entryFor(kind: 'query' | 'sync', captured: boolean): Owed {
+    if (captured && this.mode === 'database') return kind === 'query' ? OWED.queryHoldingReady : OWED.syncHoldingReady;
+    return kind === 'query' ? OWED.query : OWED.sync;
+  }
+
+  /** Sends the position query behind the unit just sent on `link`. */
+  capture(link: Link): void {
     link.inject(LSN_QUERY, OWED.lsnQuery);
   }
 
-  /** The answer to pgproxy's WAL-position query. */
-  walPosition(_link: Link, text: string): void {
-    const lsn = parseLsn(text);
-    if (lsn !== null && (this.minReadLsn === null || lsn > this.minReadLsn)) this.minReadLsn = lsn;
+  /** The position query answered. */
+  walPosition(text: string): void {
+    const parsed = parseLsn(text);
+    if (parsed === null) return;
+    const lsn = normaliseInsertLsn(parsed);
+    if (this.lastCommitLsn === null || lsn > this.lastCommitLsn) this.lastCommitLsn = lsn;
+    if (this.mode === 'database') this.ctx.replay.acknowledge(this.database, lsn);
   }
 
-  /** The position a read must see, or null when any node will do. */
-  minLsn(): bigint | null {
-    return this.ctx.config.routing.read_your_writes ? this.minReadLsn : null;
+  /** The position reads must see (the session's own commits, and in database mode every client's), or null. */
+  requiredLsn(): bigint | null {
+    const mode = this.mode;
+    if (mode === 'off') return null;
+    const own = this.lastCommitLsn;
+    if (mode === 'session') return own;
+    const shared = this.ctx.replay.acknowledgedOn(this.database);
+    return own === null ? shared : shared === null || own > shared ? own : shared;
   }
 }

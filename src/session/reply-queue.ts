@@ -24,7 +24,9 @@ export type OwedKind =
    * The client's CopyDone/CopyFail, sent before the backend said it entered COPY IN: marks which of the
    * client's pipelined Syncs came before the copy data ends (PostgreSQL ignores Sync in copy-in mode).
    */
-  | 'copy-end';
+  | 'copy-end'
+  /** An answer pgproxy gives itself, due once everything before it was answered (see LocalAnswer). */
+  | 'local';
 
 export interface Owed {
   readonly kind: OwedKind;
@@ -32,10 +34,33 @@ export interface Owed {
   readonly injected: boolean;
   /** Answered by a ReadyForQuery. */
   readonly endsUnit: boolean;
+  /**
+   * The client's unit whose ReadyForQuery waits for pgproxy's WAL-position query that follows it (read-your-writes
+   * across connections): the client hears the unit is done only once its position is known.
+   */
+  readonly holdsReady: boolean;
 }
 
-function owed(kind: OwedKind, injected: boolean): Owed {
-  return Object.freeze({ kind, injected, endsUnit: kind === 'sync' || kind === 'query' || kind === 'lsn' });
+/**
+ * An answer pgproxy gives itself (an error, SET / SHOW pgproxy.*, a deferred BEGIN, an explain notice): its bytes go
+ * to the client when everything owed before it has been answered, so the client sees replies in its own order.
+ */
+export interface LocalAnswer extends Owed {
+  readonly kind: 'local';
+  readonly bytes: Buffer | null;
+  /**
+   * The ReadyForQuery that ends it: 'none', 'current' (the transaction status once the replies before it are in),
+   * or a status byte it fixes itself (a locally answered BEGIN, COMMIT or ROLLBACK).
+   */
+  readonly ready: 'none' | 'current' | number;
+}
+
+function owed(kind: OwedKind, injected: boolean, holdsReady = false): Owed {
+  return Object.freeze({ kind, injected, endsUnit: kind === 'sync' || kind === 'query' || kind === 'lsn', holdsReady });
+}
+
+export function localAnswer(bytes: Buffer | null, ready: 'none' | 'current' | number): LocalAnswer {
+  return { kind: 'local', injected: false, endsUnit: false, holdsReady: false, bytes, ready };
 }
 
 /** The entries; compared by identity. */
@@ -44,6 +69,8 @@ export const OWED = Object.freeze({
   close: owed('close', false),
   sync: owed('sync', false),
   query: owed('query', false),
+  syncHoldingReady: owed('sync', false, true),
+  queryHoldingReady: owed('query', false, true),
   copyEnd: owed('copy-end', false),
   injectedParse: owed('parse', true),
   injectedClose: owed('close', true),
@@ -59,6 +86,8 @@ export class ReplyQueue {
   private units = 0;
   /** Of those, the ones the client sent. */
   private clientUnits = 0;
+  /** Local answers queued that end with a ReadyForQuery (the client waits for those too). */
+  private localUnits = 0;
 
   get length(): number {
     return this.items.length - this.head;
@@ -69,9 +98,14 @@ export class ReplyQueue {
     return this.units;
   }
 
-  /** ReadyForQuery messages still to come that the client waits for (its own Syncs and Queries). */
+  /** ReadyForQuery messages still to come from the backend that the client waits for (its own Syncs and Queries). */
   get clientPendingReady(): number {
     return this.clientUnits;
+  }
+
+  /** Local answers still queued that end with a ReadyForQuery. */
+  get localPendingReady(): number {
+    return this.localUnits;
   }
 
   /** The oldest entry not yet answered, or null. */
@@ -84,7 +118,30 @@ export class ReplyQueue {
     if (entry.endsUnit) {
       this.units++;
       if (!entry.injected) this.clientUnits++;
-    }
+    } else if (entry.kind === 'local' && (entry as LocalAnswer).ready !== 'none') this.localUnits++;
+  }
+
+  /**
+   * Local answers now due (at the head, after a unit ended), removed from the queue; null when there is none.
+   * Local answers are queued only behind a unit's end, so they are due right after its ReadyForQuery.
+   */
+  takeDueLocal(): LocalAnswer | null {
+    const head = this.peek();
+    if (head === null || head.kind !== 'local') return null;
+    this.shift();
+    if ((head as LocalAnswer).ready !== 'none') this.localUnits--;
+    return head as LocalAnswer;
+  }
+
+  /** The backend is gone: everything still owed, in order (the caller answers the client's part). */
+  drain(): Owed[] {
+    const rest = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    this.units = 0;
+    this.clientUnits = 0;
+    this.localUnits = 0;
+    return rest;
   }
 
   /**
@@ -103,7 +160,7 @@ export class ReplyQueue {
       case BackendCode.ReadyForQuery: {
         // Parse/Close entries still queued were skipped by an error: the ReadyForQuery answers the first unit.
         const unit = this.firstUnit();
-        return unit === null || !unit.injected;
+        return unit === null || (!unit.injected && !unit.holdsReady);
       }
       default:
         return true;

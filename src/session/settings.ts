@@ -112,11 +112,12 @@ export class SessionSettings {
 
   /**
    * The client's segment on `link` ended with ReadyForQuery `after` (was `before`): keeps what took effect.
-   * Returns true when a DISCARD ALL took effect (the session's prepared statements are gone).
+   * Returns RESET_ALL when a RESET ALL or DISCARD ALL took effect, with DISCARD_ALL for a DISCARD ALL (the
+   * session's prepared statements are gone).
    */
-  segmentEnded(link: Link, before: number, after: number): boolean {
+  segmentEnded(link: Link, before: number, after: number): number {
     const list = link.segmentError ? null : link.segmentSettings;
-    let discardedAll = false;
+    let discardedAll = 0;
     if (before === IDLE && after === IDLE) {
       if (list !== null && !link.segmentRollback) discardedAll = this.record(link, list);
     } else {
@@ -130,9 +131,13 @@ export class SessionSettings {
     return discardedAll;
   }
 
-  /** Settings that succeeded on `link`: recorded, and known to be applied there. Returns whether one discarded all. */
-  private record(link: Link, list: readonly SegmentSetting[]): boolean {
-    if (list.length === 0) return false;
+  /** Bits segmentEnded() returns: a RESET ALL (or DISCARD ALL) took effect; a DISCARD ALL took effect. */
+  static readonly RESET_ALL = 1;
+  static readonly DISCARD_ALL = 2;
+
+  /** Settings that succeeded on `link`: recorded, and known to be applied there. Returns RESET_ALL / DISCARD_ALL bits. */
+  private record(link: Link, list: readonly SegmentSetting[]): number {
+    if (list.length === 0) return 0;
     const conn = link.conn;
     const upToDate = link.appliedSettings === this.lastSeq;
     let discarded = false;
@@ -154,7 +159,7 @@ export class SessionSettings {
       // Restore what RESET ALL / DISCARD ALL undid here (the client connected with these as its defaults).
       link.inject(this.startupFrame, INJECTED_QUERY);
     }
-    return discarded;
+    return (resets ? SessionSettings.RESET_ALL : 0) | (discarded ? SessionSettings.DISCARD_ALL : 0);
   }
 }
 
@@ -185,12 +190,25 @@ function singleSettingName(c: Classification): string | null {
 function startupStatements(params: ReadonlyMap<string, string>): { name: string; value: string }[] {
   const out: { name: string; value: string }[] = [];
   for (const [k, v] of params) {
-    if (NOT_SETTINGS.has(k) || k.startsWith('_pq_.')) continue;
+    if (NOT_SETTINGS.has(k) || k.startsWith('_pq_.') || isProxyName(k)) continue;
     out.push({ name: k, value: v });
   }
   const options = params.get('options');
-  if (options) for (const [k, v] of parseOptions(options)) out.push({ name: k, value: v });
+  if (options) for (const [k, v] of parseOptions(options)) if (!isProxyName(k)) out.push({ name: k, value: v });
   return out;
+}
+
+/** pgproxy's own settings among the startup parameters and `-c` options: pgproxy's, never sent to a backend. */
+export function proxyStartupEntries(params: ReadonlyMap<string, string>): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [k, v] of params) if (isProxyName(k)) out.push([k.toLowerCase(), v]);
+  const options = params.get('options');
+  if (options) for (const [k, v] of parseOptions(options)) if (isProxyName(k)) out.push([k.toLowerCase(), v]);
+  return out;
+}
+
+function isProxyName(name: string): boolean {
+  return name.toLowerCase().startsWith('pgproxy.');
 }
 
 /** SET statements that give a backend connection the client's startup parameters. */

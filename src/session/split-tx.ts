@@ -41,6 +41,12 @@ export class SplitTransaction {
     if (this.begin !== null && link === txLink && hasSavepointCommand(c)) this.savepoints.push(sql);
   }
 
+  /** A transaction pgproxy deferred opened on a standby, with this BEGIN: it runs there until its first write. */
+  opened(sql: string): void {
+    this.begin = sql;
+    this.savepoints = [];
+  }
+
   /** Ends the standby part (pgproxy's COMMIT, unseen by the client); the primary part opens at the next statement. */
   moveToPrimary(standby: Link): void {
     standby.inject(COMMIT, OWED.injectedQuery);

@@ -90,6 +90,8 @@ export const PARSE_COMPLETE = codeOnly(BackendCode.ParseComplete);
 export const BIND_COMPLETE = codeOnly(BackendCode.BindComplete);
 export const CLOSE_COMPLETE = codeOnly(BackendCode.CloseComplete);
 export const NO_DATA = codeOnly(BackendCode.NoData);
+/** ParameterDescription of a statement without parameters. */
+export const NO_PARAMETERS = new FrameWriter(7).begin(BackendCode.ParameterDescription).int16(0).end().toBuffer();
 export const SSL_REFUSED = Buffer.from('N');
 export const SSL_ACCEPTED = Buffer.from('S');
 export const AUTH_CLEARTEXT = new FrameWriter(9).begin(BackendCode.Authentication).int32(AuthCode.CleartextPassword).end().toBuffer();

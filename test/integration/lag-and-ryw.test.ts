@@ -103,7 +103,7 @@ describe('read-your-writes', () => {
     return { stale, standbyReads };
   }
 
-  it('with standbys applying WAL late, a session always reads its own writes; without the option it would not', async () => {
+  it('with standbys applying WAL late, a session always reads its own writes (the default); with read_your_writes off it would not', async () => {
     for (const i of [1, 2]) {
       await cluster.query(i, `ALTER SYSTEM SET recovery_min_apply_delay = '300ms'`);
       await cluster.query(i, 'SELECT pg_reload_conf()');
@@ -115,14 +115,14 @@ describe('read-your-writes', () => {
     }, 10_000, 50);
     try {
       // Control: plain balancing reads from lagging standbys and sees stale data (so the check below can fail).
-      const plain = await startTestProxy(cluster.info, { routing: { load_balance: 'statement' } });
+      const plain = await startTestProxy(cluster.info, { routing: { read_your_writes: 'off', load_balance: 'statement' } });
       try {
         const control = await writeThenRead(plain, 0);
         expect(control.stale).toBeGreaterThan(0);
       } finally {
         await plain.close();
       }
-      const ryw = await startTestProxy(cluster.info, { routing: { read_your_writes: true, load_balance: 'statement' } });
+      const ryw = await startTestProxy(cluster.info, { routing: { read_your_writes: 'session', load_balance: 'statement' } });
       try {
         const result = await writeThenRead(ryw, 1_000_000);
         expect(result.stale).toBe(0);

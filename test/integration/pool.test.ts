@@ -101,7 +101,7 @@ describe('(a) pool exhaustion in session mode', () => {
     try {
       const [h1, h2, ...waiting] = clients;
       for (const h of [h1!, h2!]) {
-        await h.client.query('BEGIN READ ONLY');
+        await h.client.query('BEGIN READ ONLY; SELECT 1');
         expect(await port(h.client)).toBe(n1!.port);
       }
       const node1 = poolOf(proxy, 1, info.users.app.name)!;
@@ -112,7 +112,7 @@ describe('(a) pool exhaustion in session mode', () => {
       const waited: number[] = [];
       for (const [k, w] of waiting.entries()) {
         const started = Date.now();
-        void withDeadline(w.client.query('BEGIN READ ONLY'), 10_000, `waiter ${k} BEGIN`).then(
+        void withDeadline(w.client.query('BEGIN READ ONLY; SELECT 1'), 10_000, `waiter ${k} BEGIN`).then(
           () => {
             served.push(k);
             waited.push(Date.now() - started);
@@ -154,13 +154,13 @@ describe('(a) pool exhaustion in session mode', () => {
     try {
       const [h1, h2, ...waiting] = clients;
       for (const h of [h1!, h2!]) {
-        await h.client.query('BEGIN READ ONLY');
+        await h.client.query('BEGIN READ ONLY; SELECT 1');
         expect(await port(h.client)).toBe(n1!.port);
       }
       const results = await Promise.all(
         waiting.map(async (w) => {
           const started = Date.now();
-          const err = await outcome(w.client.query('BEGIN READ ONLY'), 10_000, 'BEGIN in a full pool');
+          const err = await outcome(w.client.query('BEGIN READ ONLY; SELECT 1'), 10_000, 'BEGIN in a full pool');
           return { err, ms: Date.now() - started };
         }),
       );
@@ -177,7 +177,7 @@ describe('(a) pool exhaustion in session mode', () => {
       await eventually(() => poolCounts(proxy, 1, info.users.app.name).active === 0, 10_000, 10, 'the holders\u2019 connections returned');
       // (Session pooling: each keeps its connection until it leaves, so they take turns.)
       for (const w of waiting) {
-        await withDeadline(w.client.query('BEGIN READ ONLY'), 10_000, 'BEGIN after 53300');
+        await withDeadline(w.client.query('BEGIN READ ONLY; SELECT 1'), 10_000, 'BEGIN after 53300');
         expect(await port(w.client)).toBe(n1!.port);
         await w.client.query('COMMIT');
         await w.client.end();
@@ -344,7 +344,7 @@ describe('(d) pool.mode: transaction', () => {
           [a, 'txmode_a', primaryPidsA],
           [b, 'txmode_b', primaryPidsB],
         ] as const) {
-          await w.client.query('BEGIN');
+          await w.client.query('BEGIN; SELECT 1');
           const r = (await w.client.query<{ app: string; pid: number; p: number }>(`SELECT current_setting('application_name') AS app, pg_backend_pid() AS pid, inet_server_port() AS p`)).rows[0]!;
           await w.client.query('COMMIT');
           expect(r).toMatchObject({ app, p: n0!.port });
@@ -371,7 +371,7 @@ describe('(d) pool.mode: transaction', () => {
       for (let i = 1; i <= 15; i++) {
         await owner.client.query('INSERT INTO pool_tmp VALUES ($1)', [i]);
         for (const o of others) {
-          await withDeadline(o.client.query('BEGIN'), 10_000, 'other BEGIN');
+          await withDeadline(o.client.query('BEGIN; SELECT 1'), 10_000, 'other BEGIN');
           await o.client.query('SELECT pg_backend_pid()');
           await o.client.query('COMMIT');
           expect(await withDeadline(port(o.client), 10_000, 'other read')).toBeGreaterThan(0);
@@ -401,7 +401,7 @@ describe('(d) pool.mode: transaction', () => {
           clients.map(async (w, id) => {
             for (let i = 0; i < ROUNDS; i++) {
               try {
-                await w.client.query('BEGIN');
+                await w.client.query('BEGIN; SELECT 1');
                 await w.client.query(`INSERT INTO ${table} VALUES ($1, $2)`, [id, i]);
                 await w.client.query('COMMIT');
                 await port(w.client);
@@ -435,7 +435,7 @@ describe('(d) pool.mode: transaction', () => {
       expect(await port(reader.client)).toBe(n1!.port);
       const err = await outcome(
         (async () => {
-          await writer.client.query('BEGIN');
+          await writer.client.query('BEGIN; SELECT 1');
           await writer.client.query('SELECT 1');
           await writer.client.query('COMMIT');
         })(),
@@ -472,7 +472,7 @@ describe('(e) idle timeouts', () => {
       const firstError = nextClientError(c, 6_000);
       const gone = ended(c, 8_000);
       await c.connect();
-      await c.query('BEGIN');
+      await c.query('BEGIN; SELECT 1');
       await c.query(`INSERT INTO ${table} VALUES ($1)`, [marker]);
       const err = await firstError;
       expect({ code: err?.code, severity: err?.severity }).toEqual({ code: '25P03', severity: 'FATAL' });
@@ -483,7 +483,7 @@ describe('(e) idle timeouts', () => {
       // A client that keeps working inside its transaction (for longer than the timeout) is left alone.
       const busy = await connectWatched(proxy, info);
       try {
-        await busy.client.query('BEGIN');
+        await busy.client.query('BEGIN; SELECT 1');
         for (let i = 0; i < 10; i++) {
           await busy.client.query('SELECT 1');
           await sleep(250);
@@ -537,17 +537,17 @@ describe('(f) limits.max_connections_per_user: 1', () => {
     const first = await connectWatched(proxy, info);
     const second = await connectWatched(proxy, info);
     try {
-      await first.client.query('BEGIN');
+      await first.client.query('BEGIN; SELECT 1');
       await first.client.query('SELECT 1');
       const started = Date.now();
-      const err = await outcome(second.client.query('BEGIN'), 10_000, 'BEGIN over the user limit');
+      const err = await outcome(second.client.query('BEGIN; SELECT 1'), 10_000, 'BEGIN over the user limit');
       const waited = Date.now() - started;
       expect({ code: err?.code, severity: err?.severity }).toEqual({ code: '53300', severity: 'ERROR' });
       expect(waited).toBeGreaterThanOrEqual(1_000);
       expect(waited).toBeLessThan(10_000);
       await first.client.query('COMMIT');
       await first.client.end();
-      expect(await outcome(second.client.query('BEGIN'), 10_000)).toBeNull();
+      expect(await outcome(second.client.query('BEGIN; SELECT 1'), 10_000)).toBeNull();
       expect(await outcome(second.client.query('COMMIT'), 10_000)).toBeNull();
       expect([...first.unsolicited, ...second.unsolicited]).toEqual([]);
     } finally {
@@ -561,9 +561,9 @@ describe('(f) limits.max_connections_per_user: 1', () => {
     const first = await connectWatched(proxy, info);
     const second = await connectWatched(proxy, info);
     try {
-      await first.client.query('BEGIN');
+      await first.client.query('BEGIN; SELECT 1');
       await first.client.query('SELECT 1');
-      const waiting = outcome(second.client.query('BEGIN'), 10_000, 'BEGIN waiting for the user limit');
+      const waiting = outcome(second.client.query('BEGIN; SELECT 1'), 10_000, 'BEGIN waiting for the user limit');
       await eventually(() => poolOf(proxy, 0, info.users.app.name)?.waitingCount === 1, 10_000, 5, 'the second client waiting');
       await first.client.query('COMMIT');
       await first.client.end();
@@ -587,7 +587,7 @@ describe('(f) limits.max_connections_per_user: 1', () => {
       await left('the reader left');
       // The next one writes (on the primary), then leaves; then one more reads.
       const writer = await connectWatched(proxy, info);
-      const writeErr = await outcome(writer.client.query('BEGIN').then(() => writer.client.query('COMMIT')), 10_000, 'transaction of the next client');
+      const writeErr = await outcome(writer.client.query('BEGIN; SELECT 1').then(() => writer.client.query('COMMIT')), 10_000, 'transaction of the next client');
       await endAll([writer.client]);
       await left('the writer left');
       const reader2 = await connectWatched(proxy, info);
@@ -707,7 +707,7 @@ describe('(i) connections given back where a waiter can use them', () => {
       const a = await connectWatched(proxy, info);
       const b = await connectWatched(proxy, info);
       await a.client.query('SELECT 1'); // A's session holds the user's one connection (node1)
-      const waiting = withDeadline(b.client.query('BEGIN'), 15_000, 'BEGIN').then(
+      const waiting = withDeadline(b.client.query('BEGIN; SELECT 1'), 15_000, 'BEGIN').then(
         () => null,
         (e: unknown) => seenError(e),
       );

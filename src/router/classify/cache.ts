@@ -17,7 +17,7 @@
 import { CLASSIFIER_HINTS, leadingHints } from '../hints.js';
 import type { Classification } from './facts.js';
 import { copyShape, fingerprint, shapeEquals, type StoredShape } from './shape.js';
-import { classifyUncached, lastTextSensitive } from './uncached.js';
+import { classifyUncached, lastParserPending, lastTextSensitive } from './uncached.js';
 
 /** Texts longer than this (in UTF-8 bytes) are classified every time. */
 const MAX_CACHED_TEXT = 64 * 1024;
@@ -98,7 +98,8 @@ function lookup(buf: Buffer, start: number, end: number, hints: number, text: st
   misses++;
   const shape = copyShape();
   const c = classifyUncached(text ?? buf.toString('utf8', start, end));
-  insert(key, hints, shape, lastTextSensitive ? null : c);
+  // A provisional answer (the parser fallback was still loading) is not kept: the next text of the shape asks again.
+  if (!lastParserPending) insert(key, hints, shape, lastTextSensitive ? null : c);
   return c;
 }
 

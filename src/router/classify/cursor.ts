@@ -49,12 +49,31 @@ export function unload(): void {
   src = '';
 }
 
-/** A new statement: marks of the previous one no longer count. */
+/** A new statement: marks and CTEs of the previous one no longer count. */
 export function nextStatement(): void {
   if (++markGen === 0xffffffff) {
     marks.fill(0);
     markGen = 1;
   }
+  cteNames.length = 0;
+}
+
+/** CTEs of the statement: name, and the tokens [from, to) where a reference to it is not a relation. */
+const cteNames: string[] = [];
+const cteFrom: number[] = [];
+const cteTo: number[] = [];
+
+export function addCte(name: string, from: number, to: number): void {
+  const n = cteNames.length;
+  cteNames.push(name);
+  cteFrom[n] = from;
+  cteTo[n] = to;
+}
+
+/** Is `name` at token i a reference to a CTE in scope? */
+export function isCteAt(name: string, i: number): boolean {
+  for (let k = 0; k < cteNames.length; k++) if (cteNames[k] === name && i > (cteFrom[k] as number) && i < (cteTo[k] as number)) return true;
+  return false;
 }
 
 /** Sets the look-ahead bound; returns the previous one (to restore). */
@@ -265,6 +284,7 @@ export function newFacts(): Facts {
     preparedKind: null,
     show: null,
     understood: true,
+    parsed: false,
   };
 }
 

@@ -139,6 +139,11 @@ export interface StatementFacts {
   /** SHOW name: the parameter it names, lowercased ('all' for SHOW ALL); null for other statements. */
   show: string | null;
   understood: boolean;
+  /**
+   * The facts come from PostgreSQL's own parser (parser.ts), the fallback for a statement the classifier does not
+   * understand; false for the classifier's own.
+   */
+  parsed: boolean;
 }
 
 /** Why a unit ties the session to one backend session. */
@@ -176,8 +181,10 @@ export interface UnitSummary {
   readonly rollsBack: boolean;
   /** The first thing in the unit that lives in one backend session, or Pin.None. */
   readonly pin: Pin;
-  /** Statements the classifier could not understand. */
+  /** Statements neither the classifier nor the parser fallback could understand (they go to the primary). */
   readonly notUnderstood: number;
+  /** Statements the classifier did not understand and PostgreSQL's parser did: routed on the parser's facts. */
+  readonly parsed: number;
   /** The unit changes the schema (DDL, or a statement not understood): cached catalog facts are stale after it. */
   readonly ddl: boolean;
   /** Some statement carries a leading primary hint. */

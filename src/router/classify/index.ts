@@ -12,6 +12,9 @@
  * - classify(sql): the same cache, for text already decoded;
  * - classifyUncached(sql): no cache (tests, tools).
  * Leading-comment hints come from router/hints.ts leadingHints(), outside the cache.
+ *
+ * A statement the classifier does not understand falls back to PostgreSQL's own parser (parser.ts, loaded on
+ * demand or by loadParser()), whose tree gives the same facts (parser-facts.ts).
  */
 export type {
   Classification,
@@ -32,5 +35,6 @@ export type {
 export { PIN_LABELS, Pin, Replay } from './facts.js';
 export { classify, classifyBytes, classifyCacheStats, clearClassifyCache, setClassifyCacheSize, type ClassifyCacheStats } from './cache.js';
 export { classifyUncached } from './uncached.js';
+export { loadParser, parserReady, parserStats, type ParserStats } from './parser.js';
 export { SERVER_DEFAULTS } from './session.js';
 export { settingsToReplay } from './summary.js';

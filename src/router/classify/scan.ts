@@ -7,11 +7,13 @@ import {
   EMPTY,
   KW,
   T,
+  addCte,
   addUnique,
   asciiLower,
   boolValue,
   chainEnd,
   chainName,
+  isCteAt,
   isMarked,
   isName,
   isOpChar,
@@ -55,11 +57,13 @@ export function scan(f: Facts, from: number, to: number, opts: number): void {
     if (t === TokenType.LParen) {
       const pk = i > from ? kw(i - 1) : '';
       depth++;
+      // FROM (a JOIN b ...): a parenthesised from-list item holds relations (or a subquery, whose SELECT resets it)
+      const item = expect === REL_FROM;
       if (depth < MAX_DEPTH) {
-        fromList[depth] = 0;
+        fromList[depth] = item ? 1 : 0;
         noFrom[depth] = pk === 'extract' || pk === 'substring' || pk === 'trim' || pk === 'overlay' || pk === 'position' ? 1 : 0;
       }
-      expect = REL_NONE;
+      expect = item ? REL_FROM : REL_NONE;
       continue;
     }
     if (t === TokenType.RParen) {
@@ -91,11 +95,36 @@ export function scan(f: Facts, from: number, to: number, opts: number): void {
             continue;
           case 'with':
             // a WITH clause (not WITH (options) / WITH ORDINALITY ...): its CTE names are not function calls
-            if (isName(i + 1)) cteList(i);
+            if (isName(i + 1)) {
+              cteList(i);
+              if (depth < MAX_DEPTH) fromList[depth] = 0;
+              expect = REL_NONE;
+              continue;
+            }
             break;
           case 'only':
           case 'lateral':
             if (expect !== REL_NONE) continue;
+            break;
+          case 'rows':
+            // ROWS FROM (f(...), g(...)): functions in FROM
+            if (expect !== REL_NONE && kw(i + 1) === 'from') {
+              i++;
+              expect = REL_NONE;
+              continue;
+            }
+            if (tt(i + 1) === TokenType.LParen && !expressionStart(i, from)) {
+              expect = REL_NONE;
+              continue;
+            }
+            break;
+          case 'range':
+          case 'groups':
+            // a window frame, ROWS (subquery) PRECEDING; a call rows(...) only where an expression starts
+            if (tt(i + 1) === TokenType.LParen && !expressionStart(i, from)) {
+              expect = REL_NONE;
+              continue;
+            }
             break;
           case 'if':
           case 'not':
@@ -183,8 +212,13 @@ export function scan(f: Facts, from: number, to: number, opts: number): void {
           case 'union':
           case 'intersect':
           case 'except':
-          case 'returning':
           case 'set':
+            // SELECT set('t'): a call (UPDATE t SET (a, b) = ... is not)
+            if (tt(i + 1) === TokenType.LParen && (pt === TokenType.Comma || pt === TokenType.LParen || pk === 'select')) break;
+            if (depth < MAX_DEPTH) fromList[depth] = 0;
+            expect = REL_NONE;
+            continue;
+          case 'returning':
           case 'select':
           case 'values':
           case 'do':
@@ -202,7 +236,7 @@ export function scan(f: Facts, from: number, to: number, opts: number): void {
     const next = j + 1 < to ? (T[j + 1] as number) : 0;
     if (next === TokenType.LParen) {
       if (expect === REL_STRICT) {
-        f.relations = addUnique(f.relations, chainName(i, j));
+        relation(f, i, j);
         relEnd = j;
       } else if (isFunctionCall(i, j, from, pt, depth, relEnd, expect)) {
         const name = chainName(i, j);
@@ -210,7 +244,7 @@ export function scan(f: Facts, from: number, to: number, opts: number): void {
         if (name === 'set_config' || name === 'pg_catalog.set_config') setConfigCall(f, j + 1);
       }
     } else if (expect !== REL_NONE) {
-      f.relations = addUnique(f.relations, chainName(i, j));
+      relation(f, i, j);
       relEnd = j;
     }
     expect = REL_NONE;
@@ -219,13 +253,24 @@ export function scan(f: Facts, from: number, to: number, opts: number): void {
   setLim(savedLim);
 }
 
+/** The name chain [i..j] names a relation, unless it is a reference to a CTE in scope. */
+function relation(f: Facts, i: number, j: number): void {
+  const name = chainName(i, j);
+  if (i === j && isCteAt(name, i)) return;
+  f.relations = addUnique(f.relations, name);
+}
+
 /** Is the name chain [i..j], followed by `(`, a function call? */
 function isFunctionCall(i: number, j: number, from: number, pt: number, depth: number, relEnd: number, expect: number): boolean {
   if (isMarked(i)) return false;
-  // IN (, CAST(, varchar(10), OVER (...): syntax. Qualified (pg_catalog.substring(...)) is a real call.
-  if (i === j && T[i] === TokenType.Ident && ((KEYWORD_FLAGS[KW[i] as number] as number) & KwFlag.NotFunction) !== 0) return false;
+  // IN (, CAST(, varchar(10), OVER (...): syntax. Qualified (pg_catalog.substring(...)) is a real call, and so is
+  // substring(s, 1, 2) or overlay(a, b, 1) written with commas only.
+  if (i === j && T[i] === TokenType.Ident && ((KEYWORD_FLAGS[KW[i] as number] as number) & KwFlag.NotFunction) !== 0 && !plainCallOfSyntaxWord(i)) return false;
+  // name(...) 'text' is a typed literal (timestamptz(3) '2020-01-01'), not a call
+  if (tt(skipGroup(j + 1)) === TokenType.String) return false;
   if (i > from) {
-    if (pt === TokenType.RParen) return false; // f(x) AS g(a) / (VALUES ...) v(a,b): column aliases
+    // f(x) AS g(a) / (VALUES ...) v(a,b): column aliases; but DISTINCT ON (a) f(x) starts an expression
+    if (pt === TokenType.RParen && !afterDistinctOn(i - 1, from)) return false;
     if (pt === TokenType.Cast) return false; // x::mytype(3)
     if (i === relEnd + 1) return false; // FROM t a(x, y)
     switch (kw(i - 1)) {
@@ -252,6 +297,64 @@ function isFunctionCall(i: number, j: number, from: number, pt: number, depth: n
     }
   }
   return true;
+}
+
+/**
+ * substring(...) / overlay(...) at i whose arguments use no FROM, FOR, SIMILAR or PLACING: an ordinary call; and
+ * set(...), which scan() lets through only where it is one.
+ */
+function plainCallOfSyntaxWord(i: number): boolean {
+  const k = kw(i);
+  if (k === 'set') return true;
+  if (k !== 'substring' && k !== 'overlay') return false;
+  const end = skipGroup(i + 1);
+  let depth = 0;
+  for (let m = i + 1; m < end; m++) {
+    const t = T[m];
+    if (t === TokenType.LParen) depth++;
+    else if (t === TokenType.RParen) depth--;
+    else if (depth === 1) {
+      const w = kw(m);
+      if (w === 'from' || w === 'for' || w === 'similar' || w === 'placing') return false;
+    }
+  }
+  return true;
+}
+
+/** Does the `)` at c close DISTINCT ON ( ... )? */
+function afterDistinctOn(c: number, from: number): boolean {
+  let depth = 0;
+  for (let m = c; m >= from; m--) {
+    const t = T[m];
+    if (t === TokenType.RParen) depth++;
+    else if (t === TokenType.LParen && --depth === 0) return m - 2 >= from && kw(m - 1) === 'on' && kw(m - 2) === 'distinct';
+  }
+  return false;
+}
+
+/** Is the word at i where an expression starts (after SELECT, a comma, an operator, `(` ...)? */
+function expressionStart(i: number, from: number): boolean {
+  if (i <= from) return true;
+  const pt = T[i - 1];
+  if (pt === TokenType.Comma || pt === TokenType.LParen || pt === TokenType.Op) return true;
+  switch (kw(i - 1)) {
+    case 'select':
+    case 'distinct':
+    case 'all':
+    case 'where':
+    case 'and':
+    case 'or':
+    case 'not':
+    case 'when':
+    case 'then':
+    case 'else':
+    case 'having':
+    case 'returning':
+    case 'values':
+      return true;
+    default:
+      return false;
+  }
 }
 
 /** set_config(name, value, is_local) whose `(` is at p. */
@@ -293,13 +396,18 @@ function setConfigCall(f: Facts, p: number): void {
   }
 }
 
-/** Parse the CTE list of the WITH at s, marking CTE names; returns the index after it. */
+/**
+ * Parse the CTE list of the WITH at s, marking CTE names (not function names) and registering them as CTEs in
+ * scope up to the end of the parenthesised query that holds the WITH; returns the index after the list.
+ */
 export function cteList(s: number): number {
   let i = s + 1;
   if (kw(i) === 'recursive') i++;
+  const scopeEnd = groupEnd(s);
   for (;;) {
     if (!isName(i)) break;
     mark(i); // WITH x(a, b) AS (...)
+    addCte(chainName(i, i), s, scopeEnd);
     i++;
     if (tt(i) === TokenType.LParen) i = skipGroup(i);
     if (kw(i) !== 'as') break;
@@ -308,8 +416,17 @@ export function cteList(s: number): number {
     if (kw(i) === 'materialized') i++;
     if (tt(i) !== TokenType.LParen) break;
     i = skipGroup(i);
-    // SEARCH ... SET col / CYCLE ... USING path: up to the next CTE or the main statement
-    while (i < lim && tt(i) !== TokenType.Comma && tt(i) !== TokenType.LParen && tt(i) !== TokenType.RParen && !isMainKeyword(kw(i))) i++;
+    // SEARCH {DEPTH|BREADTH} FIRST BY cols SET col; CYCLE cols SET col [TO v DEFAULT v] USING col
+    if (kw(i) === 'search') {
+      while (i < lim && kw(i) !== 'set') i++;
+      i += 2;
+    }
+    if (kw(i) === 'cycle') {
+      while (i < lim && kw(i) !== 'set') i++;
+      i += 2;
+      if (kw(i) === 'to') while (i < lim && kw(i) !== 'using') i++;
+      if (kw(i) === 'using') i += 2;
+    }
     if (tt(i) === TokenType.Comma) {
       i++;
       continue;
@@ -317,6 +434,17 @@ export function cteList(s: number): number {
     break;
   }
   return i;
+}
+
+/** Index of the `)` that closes the group holding token s (or lim: the statement's end). */
+function groupEnd(s: number): number {
+  let depth = 0;
+  for (let k = s; k < lim; k++) {
+    const t = T[k];
+    if (t === TokenType.LParen) depth++;
+    else if (t === TokenType.RParen && --depth < 0) return k;
+  }
+  return lim;
 }
 
 export function isMainKeyword(k: Keyword | ''): boolean {

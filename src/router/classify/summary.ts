@@ -11,6 +11,7 @@ export function summarize(statements: readonly StatementFacts[]): UnitSummary {
   let rollsBack = false;
   let pin = Pin.None;
   let notUnderstood = 0;
+  let parsed = 0;
   let ddl = false;
   let hint = false;
   let anySetting = false;
@@ -32,6 +33,7 @@ export function summarize(statements: readonly StatementFacts[]): UnitSummary {
       else if (op === 'commit' || op === 'commit_prepared') writes = true;
     }
     if (!f.understood) notUnderstood++;
+    if (f.parsed) parsed++;
     if (kind === 'ddl' || kind === 'unknown') ddl = true;
     if (pin === Pin.None) pin = pinOf(f);
     if (f.hint === 'primary') hint = true;
@@ -50,7 +52,7 @@ export function summarize(statements: readonly StatementFacts[]): UnitSummary {
   }
   // One SELECT set_config(name, value, false) is a session setting too: replay the statement itself.
   const settings = statements.length === 1 && setConfig ? Replay.Text : !anySetting ? Replay.None : onlySettings ? Replay.Text : Replay.Rebuild;
-  return Object.freeze({ reads, writes, begins, rollsBack, pin, notUnderstood, ddl, hint, settings, resetsAll, discardsAll, defaults });
+  return Object.freeze({ reads, writes, begins, rollsBack, pin, notUnderstood, parsed, ddl, hint, settings, resetsAll, discardsAll, defaults });
 }
 
 /** The defaults after `earlier` then `later` took effect. */

@@ -1,8 +1,13 @@
-/** Classification without the cache: lex, split into statements, analyse each, summarize the unit. */
+/**
+ * Classification without the cache: lex, split into statements, analyse each, summarize the unit. A statement the
+ * classifier does not understand, but whose text is complete (terminated, balanced), goes to PostgreSQL's parser
+ * (parser.ts) and gets the facts of its tree when the parser reads it.
+ */
 import { StmtFlag } from '../lexer.js';
-import { freezeFacts, load, lx, newFacts, nextStatement, setLim, textRead, unknown, unload } from './cursor.js';
+import { E, S, freezeFacts, load, lx, newFacts, nextStatement, setLim, src, textRead, unknown, unload } from './cursor.js';
 import { analyze } from './dispatch.js';
 import type { Classification, StatementFacts } from './facts.js';
+import { ParseOutcome, lastOutcome, lastParsedTextSensitive, parsedStatement } from './parser.js';
 import { summarize } from './summary.js';
 
 function classification(statements: readonly StatementFacts[]): Classification {
@@ -20,12 +25,22 @@ const NOT_UNDERSTOOD: Classification = (() => {
  * value, raw text, or an internal error), so that it must not be shared with texts of the same shape.
  */
 export let lastTextSensitive = false;
+/**
+ * After the last classifyUncached(): a statement needed the parser before it was loaded, so the answer (not
+ * understood) is provisional and must not be cached.
+ */
+export let lastParserPending = false;
+
+/** Facts of the parser fallback in the classification under way that depend on more than the shape. */
+let parsedTextSensitive = false;
 
 /** Classify without the cache. Never throws: on an internal error the answer is one unknown statement. */
 export function classifyUncached(sql: string): Classification {
+  parsedTextSensitive = false;
+  lastParserPending = false;
   try {
     const c = classifyText(sql);
-    lastTextSensitive = textRead;
+    lastTextSensitive = textRead || parsedTextSensitive;
     return c;
   } catch {
     lastTextSensitive = true;
@@ -47,9 +62,26 @@ function classifyText(sql: string): Classification {
     nextStatement();
     setLim(b);
     analyze(f, a, b);
+    const hint = (flags & StmtFlag.HintPrimary) !== 0;
+    if (hint) f.hint = 'primary';
     if ((flags & (StmtFlag.Unterminated | StmtFlag.Unbalanced)) !== 0) f.understood = false;
-    if ((flags & StmtFlag.HintPrimary) !== 0) f.hint = 'primary';
+    else if (!f.understood && b > a) {
+      const p = fallback(a, b, hint);
+      if (p !== null) {
+        out.push(p);
+        continue;
+      }
+    }
     out.push(freezeFacts(f));
   }
   return classification(out);
+}
+
+/** The parser's facts of the statement in tokens [a, b), or null when it cannot give them (now). */
+function fallback(a: number, b: number, hint: boolean): StatementFacts | null {
+  const p = parsedStatement(src.slice(S[a], E[b - 1]));
+  if (lastOutcome === ParseOutcome.Pending) lastParserPending = true;
+  if (p === null) return null;
+  if (lastParsedTextSensitive) parsedTextSensitive = true;
+  return hint ? Object.freeze({ ...p, hint: 'primary' as const }) : p;
 }

@@ -92,8 +92,19 @@ export function copy(f: Facts, s: number, b: number, analyze: Analyze): void {
     unknown(f);
     return;
   }
-  scan(f, i + 1, b, 0); // COPY ... FROM ... WHERE <expr>
+  // COPY ... FROM ... WHERE <expr>: the only expressions (the options are not calls)
+  for (let w = i + 1; w < b; w++) {
+    if (tt(w) === TokenType.LParen) w = skipGroup(w) - 1;
+    else if (kw(w) === 'where') {
+      scan(f, w + 1, b, 0);
+      break;
+    }
+  }
 }
+
+/** Commands PREPARE accepts (PreparableStmt), and DECLARE ... CURSOR FOR (a SELECT). */
+const PREPARABLE: ReadonlySet<string> = new Set(['SELECT', 'VALUES', 'TABLE', 'INSERT', 'UPDATE', 'DELETE', 'MERGE']);
+const CURSOR_QUERY: ReadonlySet<string> = new Set(['SELECT', 'VALUES', 'TABLE']);
 
 export function prepare(f: Facts, s: number, b: number, analyze: Analyze): void {
   const name = isName(s + 1) ? identName(s + 1) : null;
@@ -108,6 +119,7 @@ export function prepare(f: Facts, s: number, b: number, analyze: Analyze): void 
     return;
   }
   analyze(f, i + 1, b);
+  if (!PREPARABLE.has(f.command)) f.understood = false; // PostgreSQL prepares queries and data changes only
   f.defaults = null; // runs at EXECUTE, not now
   f.preparedKind = f.kind;
   f.kind = 'utility';
@@ -147,6 +159,7 @@ export function declare(f: Facts, s: number, b: number, analyze: Analyze): void 
     return;
   }
   analyze(f, i + 1, b);
+  if (!CURSOR_QUERY.has(f.command)) f.understood = false; // a cursor is declared for a query only
   f.defaults = null; // runs at FETCH, not now
   f.kind = 'utility';
   f.command = 'DECLARE';

@@ -177,6 +177,9 @@ describe('createMetricsRegistry', () => {
       },
       stats: {
         notUnderstood: 7,
+        parsed: 0,
+        replayWaits: { standby: 0, primary: 0 },
+        replayWait: new Histogram(),
         routed: Float64Array.from(REASON_LABELS, (l) => (l === 'read' ? 4 : l === 'write' ? 2 : l === 'locking_read' ? 1 : 0)),
         errorsByClass: new Map([['42', 3]]),
         poolWait,

@@ -48,7 +48,7 @@ describe('sample pgproxy.yaml', () => {
       password: 'monitor-secret',
       database: 'postgres',
     });
-    expect(config.routing).toEqual({ write_functions: [], read_only_functions: [], load_balance: 'session', max_lag_bytes: 0, max_lag_ms: 0, read_your_writes: false, transactions: 'primary', redirect: [] });
+    expect(config.routing).toEqual({ write_functions: [], read_only_functions: [], load_balance: 'session', max_lag_bytes: 0, max_lag_ms: 0, read_your_writes: 'session', read_your_writes_wait_ms: 20, prefer_lower_delay: false, transactions: 'primary', redirect: [] });
   });
 
   it('takes passwords from the environment', () => {
@@ -95,7 +95,7 @@ describe('defaults', () => {
       auth: { method: 'md5', users: [{ name: 'app', password: 's3cret-pw' }], hba: [], max_failures_per_minute: 20, query: null, query_user: null, query_password: '', query_database: 'postgres' },
       tls: { mode: 'disable', cert_file: null, key_file: null },
       backend_tls: { mode: 'prefer', ca_file: null },
-      routing: { write_functions: [], read_only_functions: [], load_balance: 'session', max_lag_bytes: 0, max_lag_ms: 0, read_your_writes: false, transactions: 'primary', redirect: [] },
+      routing: { write_functions: [], read_only_functions: [], load_balance: 'session', max_lag_bytes: 0, max_lag_ms: 0, read_your_writes: 'session', read_your_writes_wait_ms: 20, prefer_lower_delay: false, transactions: 'primary', redirect: [] },
       pool: {
         mode: 'session',
         max_per_node: 50,

@@ -13,7 +13,7 @@ import {
 import { copyShape, fingerprint, shapeBytes } from '../../../src/router/classify/shape.js';
 import { Lexer, TokenType } from '../../../src/router/lexer.js';
 import { prng } from '../../prng.js';
-import { CLASSIFIER_TABLES, MULTI_STATEMENT_ROWS } from './fixtures/classifier-cases.js';
+import { CLASSIFIER_TABLES, MULTI_STATEMENT_ROWS, TRICKY_TEXTS } from './fixtures/classifier-cases.js';
 import { routingTableCorpus } from './fixtures/routing-table-sql.js';
 
 const bytes = (sql: string): Buffer => Buffer.from(sql, 'utf8');
@@ -38,28 +38,9 @@ afterEach(() => {
 // ---------------------------------------------------------------------------------------------------------
 // Property: literals replaced by other values, spacing and comments varied
 
-/** Texts whose literals the lexer masks, with a few that stress the scan. */
-const TRICKY = [
-  "SELECT E'a\\'b' AS x FROM t1 WHERE y = 'z' -- '",
-  "SELECT 'a*/b', 'c;d', '--' FROM t1 WHERE x = $$;$$",
-  'SELECT $1 FROM t WHERE x = $1 AND y = $$ $1 $$',
-  "SELECT 1 /* a /* b */ FROM t1 */ FROM t2 WHERE a = 'x'",
-  'SELECT a -- x\nFROM t1 WHERE b = 2',
-  "SET default_transaction_read_only = 'on'",
-  "SET default_transaction_isolation = 'serializable'; SELECT 1",
-  "SELECT set_config('default_transaction_read_only', 'on', false)",
-  "PREPARE TRANSACTION 'g1'",
-  "COMMIT PREPARED 'g1'",
-  'EXPLAIN (ANALYZE 1) DELETE FROM t',
-  "SELECT 1; /*NO LOAD BALANCE*/ SELECT nextval('s')",
-  "/* controller='x' */ SELECT * FROM users WHERE id = 5",
-  'SELECT * FROM t WHERE a IN (1, 2, 3) AND b BETWEEN .5 AND 1e3',
-  'CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END; SELECT 3',
-  "DO $body$ BEGIN PERFORM 'x'; END $body$",
-];
 
 function corpus(): string[] {
-  const out = new Set<string>(TRICKY);
+  const out = new Set<string>(TRICKY_TEXTS);
   for (const [, rows] of CLASSIFIER_TABLES) for (const [sql] of rows) out.add(sql);
   for (const [sql] of MULTI_STATEMENT_ROWS) out.add(sql);
   for (const sql of routingTableCorpus()) out.add(sql);

@@ -30,6 +30,7 @@ function setup(queued: boolean) {
     linkDrained() {},
     linkSettled() {},
     linkMalformed() {},
+    linkLocal() {},
   } satisfies LinkOwner;
   const conn = { owner: null, destroy() {} } as unknown as BackendConnection;
   const node = { bytesFromNode: 0 } as unknown as NodeState;

@@ -175,13 +175,13 @@ describe('SessionSettings', () => {
     s.adopt(b);
     a.conn.prepared.set('s1', 'SELECT 1');
     b.conn.prepared.set('s1', 'SELECT 1');
-    expect(run(s, a, ['DISCARD ALL'], I, I)).toBe(true);
+    expect(run(s, a, ['DISCARD ALL'], I, I)).toBe(SessionSettings.RESET_ALL | SessionSettings.DISCARD_ALL);
     expect(a.conn.prepared.size).toBe(0);
     s.replay(b);
     expect(b.conn.prepared.size).toBe(0);
     // A SET whose value merely says so discards nothing.
     a.conn.prepared.set('s2', 'SELECT 2');
-    expect(run(s, a, ["SET application_name = 'discard all'"], I, I)).toBe(false);
+    expect(run(s, a, ["SET application_name = 'discard all'"], I, I)).toBe(0);
     expect(a.conn.prepared.size).toBe(1);
   });
 

@@ -2,6 +2,14 @@
  * SASLprep (RFC 4013), exactly as PostgreSQL's pg_saslprep (src/common/saslprep.c):
  * what a SCRAM password becomes before PBKDF2, on the server and in libpq alike.
  *
+ * Why not a SASLprep library (@mongodb-js/saslprep was measured): a library follows the RFC, and PostgreSQL does
+ * not quite. It checks for prohibited and unassigned code points and the bidi rule on the mapped string before
+ * normalisation, and where the RFC says "error" it uses the raw password. Wrapped so that errors give the raw
+ * password and ASCII is left alone, the library still derives other bytes than PostgreSQL for 578 of the 1,111,936
+ * passwords 'a' + one non-ASCII code point (code points unassigned in Unicode 3.2 that NFKC maps to assigned ones,
+ * such as U+1D2C -> 'A'), and for the RTL case in the unit test ('\u05d0\ufb2a'). The keys must be PostgreSQL's,
+ * or such a password fails authentication through pgproxy; hence these tables.
+ *
  * @see https://www.rfc-editor.org/rfc/rfc4013
  */
 
