@@ -1,11 +1,20 @@
-// `pgproxy cluster up | down | status`: the local PostgreSQL dev cluster (see src/devcluster/).
+// `pgproxy cluster up | down | status`: the PostgreSQL dev cluster (see src/devcluster/), from local binaries or
+// in containers.
 import type pino from 'pino';
-import { LocalCluster, type NodeStatus } from '../devcluster/cluster.js';
+import {
+  type ContainerClusterInfo,
+  defaultClusterDir,
+  type DevCluster,
+  type NodeStatus,
+  openCluster,
+  type ProviderName,
+  startCluster,
+} from '../devcluster/cluster.js';
 
 const USAGE = `usage: pgproxy cluster <up|down|status> [options]
 
   up       create the cluster (or start an existing one) and wait until standbys stream
-  down     stop every node (--purge also deletes the cluster directory)
+  down     stop every node (--purge also deletes the cluster directory); containers are removed
   status   show each node's port, role, WAL position and whether it is up
 
 options:
@@ -13,13 +22,32 @@ options:
   --standbys N     number of streaming standbys when creating (default: 2)
   --port BASE      first port when creating: node0=BASE, node1=BASE+1, ... (default: 15432; 0 = any free)
   --sync           make the first standby (node1) synchronous
+  --docker         with up: run the nodes in containers (also PGPROXY_CLUSTER=docker); default: local
+                   PostgreSQL binaries when there are any, else containers when a container engine answers
+  --image IMAGE    with up: the container image (implies --docker; default: $PGPROXY_IMAGE, else postgres:15)
   --purge          with down: remove the cluster directory
   -h, --help       this text
 
 exit codes: 0 ok; 1 error or no cluster (status); 2 bad usage; 3 some node down (status)
 `;
 
+/** --docker and --image, shared with `pgproxy demo`: the provider asked for (undefined: PGPROXY_CLUSTER, else detected). */
+export function clusterFlags(args: string[]): { provider?: ProviderName; image?: string } {
+  const image = valueOf(args, '--image');
+  const docker = args.includes('--docker') || image !== undefined;
+  return { ...(docker ? { provider: 'docker' as const } : {}), ...(image ? { image } : {}) };
+}
+
+export function valueOf(args: string[], flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  if (i >= 0) return args[i + 1];
+  const eq = args.find((a) => a.startsWith(flag + '='));
+  return eq?.slice(flag.length + 1);
+}
+
 interface Flags {
+  docker: boolean;
+  image?: string;
   dir?: string;
   standbys?: number;
   port?: number;
@@ -31,7 +59,7 @@ interface Flags {
 class UsageError extends Error {}
 
 function parseFlags(args: string[]): { cmd: string | undefined; flags: Flags } {
-  const flags: Flags = { purge: false, sync: false, help: false };
+  const flags: Flags = { docker: false, purge: false, sync: false, help: false };
   let cmd: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
@@ -62,6 +90,13 @@ function parseFlags(args: string[]): { cmd: string | undefined; flags: Flags } {
       case '--purge':
         flags.purge = true;
         break;
+      case '--docker':
+        flags.docker = true;
+        break;
+      case '--image':
+        flags.image = value();
+        flags.docker = true;
+        break;
       case '--sync':
         flags.sync = true;
         break;
@@ -89,7 +124,7 @@ function role(s: NodeStatus): string {
   return s.inRecovery ? 'standby' : 'primary';
 }
 
-function statusTable(c: LocalCluster, st: NodeStatus[]): string {
+function statusTable(c: DevCluster, st: NodeStatus[]): string {
   return table(
     ['NAME', 'HOST', 'PORT', 'ROLE', 'LSN (replay/current)', 'STATE'],
     st.map((s, i) => [
@@ -98,12 +133,12 @@ function statusTable(c: LocalCluster, st: NodeStatus[]): string {
       String(s.port),
       role(s),
       s.lsn ?? '-',
-      s.up ? 'up' : s.pid !== null ? 'running, not answering (suspended?)' : 'down',
+      s.up ? 'up' : s.pid !== null ? 'running, not answering (suspended?)' : c.info.provider === 'docker' ? 'down (no running container)' : 'down',
     ]),
   );
 }
 
-function usersBlock(c: LocalCluster): string {
+function usersBlock(c: DevCluster): string {
   const u = c.info.users;
   const rows: [string, string, string][] = [
     ['superuser', u.superuser.name, `${u.superuser.password}  (SCRAM)`],
@@ -113,6 +148,12 @@ function usersBlock(c: LocalCluster): string {
     ['replication', u.replication.name, `${u.replication.password}  (REPLICATION)`],
   ];
   return rows.map(([k, name, pw]) => `  ${k.padEnd(12)} ${name.padEnd(16)} ${pw}`).join('\n');
+}
+
+function where(c: DevCluster): string {
+  if (c.info.provider === 'local') return c.info.dir;
+  const info = c.info as ContainerClusterInfo;
+  return `containers (${info.image}, ${info.network} networking), state in ${info.dir}`;
 }
 
 function out(text: string): void {
@@ -133,21 +174,25 @@ export async function clusterCommand(args: string[], log: pino.Logger): Promise<
     out(USAGE.trimEnd());
     return 0;
   }
-  const dir = flags.dir ?? LocalCluster.defaultDir();
+  const dir = flags.dir ?? defaultClusterDir();
 
   try {
     switch (cmd) {
       case 'up': {
         const t0 = Date.now();
-        const c = await LocalCluster.up({
+        const c = await startCluster({
           dir,
           logger: log,
+          // This command exits at once: its containers live until `down`, as long as the directory names them.
+          owner: 'dir',
+          ...(flags.docker ? { provider: 'docker' } : {}),
+          ...(flags.image ? { image: flags.image } : {}),
           ...(flags.standbys !== undefined ? { standbys: flags.standbys } : {}),
           ...(flags.port !== undefined ? { basePort: flags.port } : {}),
           ...(flags.sync ? { synchronousStandby: true } : {}),
         });
         const st = await c.status();
-        out(`cluster up in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${c.info.dir}`);
+        out(`cluster up in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${where(c)}`);
         if (c.relocated) out(`  (${dir} is not reachable by the postgres OS user, so the cluster lives in ${c.info.dir})`);
         out('');
         out(statusTable(c, st));
@@ -160,23 +205,25 @@ export async function clusterCommand(args: string[], log: pino.Logger): Promise<
         return 0;
       }
       case 'down': {
-        const c = await LocalCluster.open(dir, { logger: log });
+        const c = await openCluster(dir, { logger: log });
         if (!c) {
           out(`no cluster in ${dir}; nothing to stop`);
           return 0;
         }
         await c.down({ purge: flags.purge });
-        out(flags.purge ? `cluster stopped and ${c.info.dir} removed` : `cluster stopped (data kept in ${c.info.dir}; --purge removes it)`);
+        if (flags.purge) out(`cluster stopped and ${c.info.dir} removed`);
+        else if (c.info.provider === 'docker') out(`cluster stopped and its containers removed (the next up builds a new one)`);
+        else out(`cluster stopped (data kept in ${c.info.dir}; --purge removes it)`);
         return 0;
       }
       case 'status': {
-        const c = await LocalCluster.open(dir, { logger: log });
+        const c = await openCluster(dir, { logger: log });
         if (!c) {
           out(`no cluster in ${dir} (create one with: pgproxy cluster up)`);
           return 1;
         }
         const st = await c.status();
-        out(`cluster: ${c.info.dir}`);
+        out(`cluster: ${where(c)}`);
         out(statusTable(c, st));
         return st.every((s) => s.up) ? 0 : 3;
       }

@@ -12,8 +12,10 @@ import { demoCommand } from './demo.js';
 const USAGE = `usage: pgproxy <command> [options]
 
   start --config FILE     run the proxy with a configuration file (default ./pgproxy.yaml)
-  demo [--port N]         start a local primary + 2 standbys and pgproxy in front of them (127.0.0.1:9999)
-  cluster up|down|status  manage the local dev cluster (see pgproxy cluster --help)
+  demo [--port N] [--docker] [--image IMAGE]
+                          start a primary + 2 standbys (local binaries, or containers with --docker)
+                          and pgproxy in front of them (127.0.0.1:9999)
+  cluster up|down|status  manage the dev cluster (see pgproxy cluster --help)
   check --config FILE     validate a configuration file and exit
   md5 USER PASSWORD       print the md5 hash to put in auth.users[].password
   scram PASSWORD          print a SCRAM-SHA-256 verifier for auth.users[].password

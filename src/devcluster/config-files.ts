@@ -16,12 +16,21 @@ function quote(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
 }
 
-export function nodeConf(node: ClusterNodeInfo, socketDir: string | null): string {
+export interface NodeConfOptions {
+  /** Where the server's Unix socket goes; null: none (TCP only). */
+  socketDir: string | null;
+  /** Default: the node's host (a loopback address). A container on a bridge network listens on '*'. */
+  listen?: string;
+  /** Default: the node's port. A container on a bridge network listens on 5432, mapped to the node's port. */
+  port?: number;
+}
+
+export function nodeConf(node: ClusterNodeInfo, { socketDir, listen = node.host, port = node.port }: NodeConfOptions): string {
   return `# Written by pgproxy devcluster for ${node.name}; rewritten on cluster creation.
 # A local development/test cluster: do not copy these settings to production.
 
-listen_addresses = ${quote(node.host)}
-port = ${node.port}
+listen_addresses = ${quote(listen)}
+port = ${port}
 # Empty = no Unix socket (the path would exceed the 107-byte limit); pg_ctl -w still works.
 unix_socket_directories = ${quote(socketDir ?? '')}
 unix_socket_permissions = 0700
@@ -48,23 +57,27 @@ pg_stat_statements.track_utility = on
 # process loses nothing, but an OS crash or power loss may corrupt these data directories.
 fsync = off
 
-# Server log goes to the file given to pg_ctl -l (node dir/server.log).
+# Server log goes to stderr: node dir/server.log (local binaries) or the container's log.
 logging_collector = off
 log_destination = 'stderr'
 log_line_prefix = '%m [%p] %q%a %u@%d '
 `;
 }
 
-export function hbaConf(users: ClusterUsers): string {
+/** Loopback only; containers on a bridge network reach each other (and pgproxy reaches them) from other addresses. */
+export const LOOPBACK_NETS = ['127.0.0.1/32', '::1/128'] as const;
+export const ALL_NETS = ['0.0.0.0/0', '::/0'] as const;
+
+export function hbaConf(users: ClusterUsers, nets: readonly string[] = LOOPBACK_NETS): string {
   const rows: string[] = [];
-  for (const addr of ['127.0.0.1/32', '::1/128']) {
+  for (const addr of nets) {
     rows.push(`host    replication  ${users.replication.name.padEnd(16)} ${addr.padEnd(14)} scram-sha-256`);
   }
-  for (const addr of ['127.0.0.1/32', '::1/128']) {
+  for (const addr of nets) {
     // Explicitly md5: this role's password is stored as an md5 hash, for md5 client tests.
     rows.push(`host    all          ${users.app.name.padEnd(16)} ${addr.padEnd(14)} md5`);
   }
-  for (const addr of ['127.0.0.1/32', '::1/128']) {
+  for (const addr of nets) {
     rows.push(`host    all          ${'all'.padEnd(16)} ${addr.padEnd(14)} scram-sha-256`);
   }
   return `# Written by pgproxy devcluster. First matching line wins.

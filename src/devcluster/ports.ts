@@ -1,5 +1,6 @@
 // Free loopback TCP ports, found by trying to listen on them.
 import net from 'node:net';
+import { DEFAULT_BASE_PORT } from './cluster-types.js';
 
 export const LOOPBACK = '127.0.0.1';
 
@@ -42,4 +43,20 @@ export async function findFreePorts(count: number, opts: FindPortsOptions = {}):
     if (await isPortFree(port, host)) found.push(port);
   }
   return found;
+}
+
+/**
+ * `n` ports for a new cluster: base, base+1, ... (default 15432); ports taken by something else are replaced by free
+ * ones (logged). basePort 0: any free ports.
+ */
+export async function choosePorts(n: number, basePort: number | undefined, log: { warn: (obj: object, msg: string) => void }): Promise<number[]> {
+  if (basePort === 0) return findFreePorts(n);
+  const base = basePort ?? DEFAULT_BASE_PORT;
+  const wanted = Array.from({ length: n }, (_, i) => base + i);
+  const taken: number[] = [];
+  for (const p of wanted) if (!(await isPortFree(p))) taken.push(p);
+  if (taken.length === 0) return wanted;
+  const ports = await findFreePorts(n, { base });
+  log.warn({ taken, ports }, `port(s) ${taken.join(', ')} already in use; using ${ports.join(', ')}`);
+  return ports;
 }

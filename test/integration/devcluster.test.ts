@@ -1,11 +1,12 @@
-// The dev cluster itself: what every other integration test relies on.
+// The dev cluster itself: what every other integration test relies on, on either provider (local binaries, or
+// containers with PGPROXY_CLUSTER=docker).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalCluster } from '../../src/devcluster/cluster.js';
+import type { DevCluster } from '../../src/devcluster/cluster.js';
 import { connectNode, sharedCluster, sharedClusterHandle, throwawayCluster } from './helpers/cluster.js';
 
 describe('shared cluster', () => {
   const info = sharedCluster();
-  let c: LocalCluster;
+  let c: DevCluster;
 
   beforeAll(async () => {
     c = await sharedClusterHandle();
@@ -102,7 +103,7 @@ describe('shared cluster', () => {
 });
 
 describe('throwaway cluster (fault injection)', () => {
-  let c: LocalCluster;
+  let c: DevCluster;
 
   beforeAll(async () => {
     c = await throwawayCluster({ standbys: 2 });
@@ -130,26 +131,34 @@ describe('throwaway cluster (fault injection)', () => {
   });
 
   it('survives a SIGKILLed standby postmaster and restarts it', async () => {
-    c.killNode(2);
+    await c.killNode(2);
     await expect.poll(async () => (await c.status())[2]?.up, { timeout: 10_000, interval: 100 }).toBe(false);
     await c.startNode(2);
+    await expect.poll(streaming, { timeout: 15_000, interval: 100 }).toEqual(['node1', 'node2']);
+  });
+
+  it('stops and restarts the primary, which keeps its data; its standbys stream again', async () => {
+    await c.stopNode(0);
+    expect((await c.status()).map((s) => s.up)).toEqual([false, true, true]);
+    await c.startNode(0);
+    expect(await c.query(0, 'SELECT id FROM t')).toEqual([{ id: 1 }]);
     await expect.poll(streaming, { timeout: 15_000, interval: 100 }).toEqual(['node1', 'node2']);
   });
 
   it('suspends a node so its sessions hang, and resumes it', async () => {
     const client = await connectNode(c.info, 1);
     try {
-      c.suspendNode(1);
+      await c.suspendNode(1);
       const hung = await Promise.race([
         client.query('SELECT 1').then(() => 'answered'),
         new Promise((r) => setTimeout(() => r('hung'), 500)),
       ]);
       expect(hung).toBe('hung');
       expect((await c.status())[1]?.up).toBe(false);
-      c.resumeNode(1);
+      await c.resumeNode(1);
       expect((await client.query('SELECT 1 AS x')).rows).toEqual([{ x: 1 }]);
     } finally {
-      c.resumeNode(1);
+      await c.resumeNode(1);
       await client.end();
     }
   });

@@ -1,10 +1,12 @@
 // Vitest global setup for the integration project: one fresh cluster (primary + 2 standbys)
-// on free ports in a fresh directory, shared by every test file through inject('cluster').
+// on free ports in a fresh directory, shared by every test file through inject('cluster'). The provider comes from
+// PGPROXY_CLUSTER (docker: containers of the image in PGPROXY_IMAGE, never pulled), else local binaries when this
+// machine has them, else containers when an engine answers.
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { type ClusterInfo, LocalCluster } from '../../src/devcluster/cluster.js';
+import { type ClusterInfo, type DevCluster, openCluster, startCluster } from '../../src/devcluster/cluster.js';
 // Also brings in the ProvidedContext augmentation. A value import (not `import type`) is
 // fine: helpers/cluster.ts only calls vitest's inject() inside functions.
 import { THROWAWAY_SUBDIR } from './helpers/cluster.js';
@@ -26,10 +28,10 @@ async function removeAbandonedClusters(): Promise<void> {
 async function stopClustersUnder(dir: string): Promise<void> {
   const root = path.join(dir, THROWAWAY_SUBDIR);
   for (const name of await readdir(root).catch(() => [] as string[])) {
-    const leftover = await LocalCluster.open(path.join(root, name)).catch(() => null);
+    const leftover = await openCluster(path.join(root, name)).catch(() => null);
     await leftover?.down({ purge: true }).catch(() => undefined);
   }
-  const shared = await LocalCluster.open(dir).catch(() => null);
+  const shared = await openCluster(dir).catch(() => null);
   await shared?.down({ purge: true }).catch(() => undefined);
 }
 
@@ -45,10 +47,10 @@ function isAlive(pid: number): boolean {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await removeAbandonedClusters();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pgproxy-it-'));
-  let cluster: LocalCluster;
+  let cluster: DevCluster;
   try {
     // basePort 0: random free ports away from the default cluster's 15432...
-    cluster = await LocalCluster.up({ dir, standbys: 2, basePort: 0 });
+    cluster = await startCluster({ dir, standbys: 2, basePort: 0, pull: false });
     await writeFile(path.join(dir, 'owner.pid'), String(process.pid));
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
