@@ -3,12 +3,59 @@
  * `SELECT inet_server_port()` (count per backend and role), and many sessions INSERTing into a fresh table
  * (every row on the primary, then on every standby once replay catches up, and equal WAL positions).
  * node-postgres clients, simple-protocol statements, fixed loop counts.
+ *
+ * pgproxy runs this as users run it: with the pool and limits of the shipped pgproxy.yaml (startShippedPgproxy),
+ * not the raised pool the workloads use. 100 sessions then share the shipped per-node connection limit: the ones
+ * beyond it wait for a connection, and none may fail.
  */
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { loadConfigFile } from '../src/config/load.js';
+import type { Config } from '../src/config/types.js';
 import type { LocalCluster } from '../src/devcluster/cluster.js';
+import { proxyConfigForCluster } from '../src/devcluster/proxy-config.js';
 import type { ProcessTracker } from './procs.js';
+import { type PgproxyOptions, type PgproxyTarget, startPgproxy } from './targets/pgproxy.js';
 import type { Target } from './targets/target.js';
+
+/** The sample configuration pgproxy ships (bench/ and dist/bench/ both find it two or three levels up). */
+function shippedConfigFile(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const up = path.basename(path.dirname(here)) === 'dist' ? ['..', '..'] : ['..'];
+  return path.join(here, ...up, 'pgproxy.yaml');
+}
+
+let shippedSettings: Pick<Config, 'pool' | 'limits'> | null = null;
+
+/** pgproxy.yaml's pool and limits sections, as shipped. */
+export function shippedPoolSettings(): Pick<Config, 'pool' | 'limits'> {
+  if (shippedSettings === null) {
+    const shipped = loadConfigFile(shippedConfigFile(), {});
+    shippedSettings = { pool: shipped.pool, limits: shipped.limits };
+  }
+  return shippedSettings;
+}
+
+/**
+ * pgproxy for the distribution step, with the shipped pool and limits. The target writes only pool.max_per_node to
+ * its file; every other pool and limits key comes from the defaults, which must be what pgproxy.yaml ships (the
+ * config unit tests hold them equal): checked here, so that the step never runs with anything else.
+ */
+export async function startShippedPgproxy(opts: Omit<PgproxyOptions, 'maxPerNode'>): Promise<PgproxyTarget> {
+  const shipped = shippedPoolSettings();
+  const defaults = proxyConfigForCluster(opts.info, { overrides: { pool: { max_per_node: shipped.pool.max_per_node } } });
+  const differ = (['pool', 'limits'] as const).filter((k) => JSON.stringify(defaults[k]) !== JSON.stringify(shipped[k]));
+  if (differ.length > 0) throw new Error(`pgproxy.yaml's ${differ.join(' and ')} differ from the defaults: the distribution step cannot run as shipped`);
+  return startPgproxy({ ...opts, maxPerNode: shipped.pool.max_per_node });
+}
+
+/** One line for the report: the pool and limits the distribution step ran pgproxy with. */
+export function shippedPoolSummary(): string {
+  const { pool, limits } = shippedPoolSettings();
+  return `pool.mode ${pool.mode}, pool.max_per_node ${pool.max_per_node}, pool.acquire_timeout_ms ${pool.acquire_timeout_ms}, limits.max_connections_per_node ${limits.max_connections_per_node} (pgproxy.yaml as shipped)`;
+}
 
 export interface NodeCount {
   node: string;
@@ -51,6 +98,15 @@ interface Ctx {
   roles: ('primary' | 'standby')[];
 }
 
+/**
+ * A statement's bound: beyond the longest a session may wait for a connection in pgproxy as shipped (then
+ * pgproxy's own answer, 53300, is what the report shows), plus the statement itself.
+ */
+function queryTimeoutMs(): number {
+  const acquire = shippedPoolSettings().pool.acquire_timeout_ms;
+  return acquire === 0 ? 600_000 : acquire + 60_000;
+}
+
 function clientFor(t: Target): pg.Client {
   const c = new pg.Client({
     host: t.host,
@@ -59,7 +115,7 @@ function clientFor(t: Target): pg.Client {
     password: t.password,
     database: t.database,
     connectionTimeoutMillis: 30_000,
-    query_timeout: 60_000,
+    query_timeout: queryTimeoutMs(),
     application_name: 'pgproxy-bench',
   });
   c.on('error', () => undefined);

@@ -1,6 +1,6 @@
 /**
- * The end of a benchmark run, however it ends: stop everything that was started (tracked processes, the cluster),
- * look for anything left running from the temp dir, and the Ctrl-C handling that leads there.
+ * The end of a benchmark run, however it ends: stop everything that was started (tracked processes, the CPU caps'
+ * cgroups, the cluster), look for anything left running from the temp dir, and the Ctrl-C handling that leads there.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -15,6 +15,8 @@ export interface RunState {
   readonly cluster: LocalCluster | null;
   readonly tmp: string | null;
   readonly data: { problems: string[] };
+  /** The database-bound mode's CPU caps while they exist (cgroups.ts): released before the cluster stops. */
+  readonly caps: { release(): string[] } | null;
 }
 
 const log = (line: string): void => {
@@ -24,6 +26,7 @@ const log = (line: string): void => {
 /** Stop everything that was started, whatever happened; remove the temp dir unless --keep. */
 export async function cleanup(run: RunState): Promise<void> {
   await run.tracker.stopAll().catch(() => undefined);
+  releaseCaps(run);
   if (run.cluster) {
     log(run.o.keep ? `stopping the cluster (kept in ${run.cluster.info.dir})...` : 'stopping the cluster...');
     await run.cluster.down({ purge: !run.o.keep }).catch((err: unknown) => {
@@ -39,6 +42,14 @@ export async function cleanup(run: RunState): Promise<void> {
     const what = stray.map((p) => `${p.pid} ${p.cmd}`).join('; ');
     process.stderr.write(`processes still running from ${run.tmp} after cleanup: ${what}\n`);
     run.data.problems.push(`processes still running after cleanup: ${what}`);
+  }
+}
+
+/** Servers back in the cgroup they came from, our cgroups removed; what could not be done is a problem of the run. */
+function releaseCaps(run: RunState): void {
+  for (const p of run.caps?.release() ?? []) {
+    process.stderr.write(`cgroups: ${p}\n`);
+    run.data.problems.push(`cgroups: ${p}`);
   }
 }
 
@@ -84,6 +95,7 @@ export function handleSignals(run: RunState): () => void {
           // gone
         }
       }
+      releaseCaps(run);
       process.exit(130);
     }
   };

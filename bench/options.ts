@@ -3,16 +3,25 @@ import { WORKLOADS, type Workload } from './pgbench.js';
 import { KEY_WORKLOADS } from './stats.js';
 import { TARGET_IDS, type TargetId } from './targets/target.js';
 
-export const SECTIONS = ['classify', 'distribution', 'memory'] as const;
+export const SECTIONS = ['classify', 'distribution', 'ryw-cost', 'memory', 'dbbound'] as const;
 export type Section = (typeof SECTIONS)[number];
 
-/** INSERTs per session in the distribution run (100 sessions): 50,000 rows take about 10-20 s per target on 2 cores. */
-export const DEFAULT_INSERTS = 500;
+/**
+ * INSERTs per session (100 sessions, the seeds' test) in the distribution run and in ryw-cost's INSERT load:
+ * 100,000 rows take about 30-60 s per target on 2 cores.
+ */
+export const DEFAULT_INSERTS = 1_000;
 export const DEFAULT_DURATION_S = 8;
 /** Rounds of the key workloads (the others run once). */
 export const DEFAULT_ROUNDS = 5;
+/** Database-bound mode: each PostgreSQL server's CPU cap, in cores. */
+export const DEFAULT_DB_CPU = 0.3;
+/** Database-bound mode: interleaved rounds of its workloads. */
+export const DEFAULT_DB_ROUNDS = 3;
+/** Database-bound mode: clients per node taking reads (pgbench clients, or pairs in the mixed workload). */
+export const DEFAULT_DB_CLIENTS = 8;
 /** What --quick sets, unless given explicitly too. */
-export const QUICK = { durationS: 3, rounds: 3, inserts: 100 } as const;
+export const QUICK = { durationS: 3, rounds: 3, inserts: 100, dbRounds: 2 } as const;
 
 export interface Options {
   durationS: number;
@@ -29,6 +38,10 @@ export interface Options {
   inserts: number;
   noInstall: boolean;
   keep: boolean;
+  /** Database-bound mode: CPU cap per server (cores), rounds, clients per read node. */
+  dbCpu: number;
+  dbRounds: number;
+  dbClients: number;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -36,7 +49,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --duration S       seconds per pgbench run (default ${DEFAULT_DURATION_S})
   --rounds N         interleaved rounds of the key workloads (default ${DEFAULT_ROUNDS}): each round runs every
                      target once, in an order rotated per round; judged on the median, spread shown.
-                     Key workloads: ${KEY_WORKLOADS.join(', ')}; the others run once.
+                     Key workloads: ${KEY_WORKLOADS.join(', ')}; the others run once. Also the rounds
+                     of the ryw-cost section (read_your_writes off / session / database).
   --quick            a reduced run: the key workloads only, --duration ${QUICK.durationS} --rounds ${QUICK.rounds} --inserts ${QUICK.inserts}
                      (explicit options win); writes its report under the OS temp dir unless --out is given,
                      never over bench/results/latest.md
@@ -49,7 +63,13 @@ export const USAGE = `usage: npm run bench -- [options]
                        sections   ${SECTIONS.join(', ')}
                        targets    ${TARGET_IDS.join(', ')}
   --skip a,b         skip these (same names)
-  --inserts N        INSERTs per session in the distribution run (default ${DEFAULT_INSERTS}, 100 sessions)
+  --inserts N        INSERTs per session (100 sessions) in the distribution run and in ryw-cost's INSERT load
+                     (default ${DEFAULT_INSERTS})
+  --db-cpu C         database-bound mode (section dbbound): each PostgreSQL server capped at C cores through
+                     the cgroup cpu controller (default ${DEFAULT_DB_CPU}; 0.1 to 64)
+  --db-rounds N      interleaved rounds of the database-bound workloads (default ${DEFAULT_DB_ROUNDS}; --quick ${QUICK.dbRounds})
+  --db-clients N     database-bound clients per node taking reads (default ${DEFAULT_DB_CLIENTS}): a target with
+                     2 read nodes gets 2N pgbench clients (N pairs per node in the mixed workload)
   --no-install       do not apt-get install pgpool2 / pgbouncer when missing
   --keep             keep the temporary directory (cluster, configs, logs) for inspection
 `;
@@ -69,6 +89,9 @@ export function parseArgs(argv: string[]): Options | string {
     inserts: DEFAULT_INSERTS,
     noInstall: false,
     keep: false,
+    dbCpu: DEFAULT_DB_CPU,
+    dbRounds: DEFAULT_DB_ROUNDS,
+    dbClients: DEFAULT_DB_CLIENTS,
   };
   /** Options given explicitly: --quick does not override them. */
   const given = new Set<string>();
@@ -121,6 +144,18 @@ export function parseArgs(argv: string[]): Options | string {
         case '--skip':
           for (const s of list(value(), flag)) o.skip.add(s);
           break;
+        case '--db-cpu': {
+          const n = Number(value());
+          if (!Number.isFinite(n) || n < 0.1 || n > 64) throw new Error('--db-cpu needs a number of cores from 0.1 to 64');
+          o.dbCpu = n;
+          break;
+        }
+        case '--db-rounds':
+          o.dbRounds = whole(value(), flag, 1, 100);
+          break;
+        case '--db-clients':
+          o.dbClients = whole(value(), flag, 1, 64);
+          break;
         case '--no-install':
           o.noInstall = true;
           break;
@@ -141,6 +176,7 @@ export function parseArgs(argv: string[]): Options | string {
     if (!given.has('--duration')) o.durationS = QUICK.durationS;
     if (!given.has('--rounds')) o.rounds = QUICK.rounds;
     if (!given.has('--inserts')) o.inserts = QUICK.inserts;
+    if (!given.has('--db-rounds')) o.dbRounds = QUICK.dbRounds;
   }
   return o;
 }

@@ -4,22 +4,34 @@
  */
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { CLOCK_TICKS_PER_SECOND, processTree, treeCpuTicks, treeRssKb, type ProcessTracker } from './procs.js';
 import type { Target } from './targets/target.js';
 
 export type QueryMode = 'simple' | 'extended' | 'prepared';
+
+/** A pgbench built-in script (select-only is `-S`, tpcb-like the default), or a script file of ours (`-f`). */
+export type Script = 'select-only' | 'tpcb-like' | { readonly file: string };
 
 export interface Workload {
   /** Stable name for --only / --skip, e.g. select-simple-c16. */
   readonly name: string;
   /** Human title, e.g. "pgbench -S -M simple -c 16". */
   readonly title: string;
-  readonly script: 'select-only' | 'tpcb-like';
+  readonly script: Script;
   readonly mode: QueryMode;
   readonly clients: number;
+  /** Transactions per client (`-t`): the run lasts until they are done. Absent: the run's duration (`-T`). */
+  readonly transactionsPerClient?: number;
 }
 
-function workload(script: Workload['script'], mode: QueryMode, clients: number): Workload {
+function scriptArgs(script: Script): string[] {
+  if (script === 'select-only') return ['-S'];
+  if (script === 'tpcb-like') return [];
+  return ['-f', script.file];
+}
+
+function workload(script: 'select-only' | 'tpcb-like', mode: QueryMode, clients: number): Workload {
   const short = script === 'select-only' ? `select-${mode}` : mode === 'simple' ? 'tpcb' : `tpcb-${mode}`;
   const flags = script === 'select-only' ? '-S ' : '';
   return {
@@ -51,6 +63,8 @@ export interface PgbenchResult {
   exitCode: number | null;
   /** Distinct error lines from pgbench (client numbers folded), at most a few. */
   errors: string[];
+  /** Wall-clock time of the pgbench process (its connections included), in ms; absent when it did not run. */
+  elapsedMs?: number;
   /** CPU time the target's own process(es) used per transaction during the run, in µs (null for direct). */
   proxyCpuUsPerTx?: number | null;
   /** The target's processes at the end of the run (a primary and its workers, say) and their summed RSS in kB. */
@@ -66,7 +80,10 @@ export interface PgbenchRunOptions {
   tracker: ProcessTracker;
   target: Target;
   workload: Workload;
+  /** `-T`, unless the workload sets transactions per client. */
   durationS: number;
+  /** The longest the run may take before pgbench is stopped (default: durationS + 60 s); a `-t` run needs its own. */
+  timeoutS?: number;
   logDir: string;
   /** Keep the per-transaction logs after reading them. */
   keepLogs: boolean;
@@ -74,37 +91,43 @@ export interface PgbenchRunOptions {
   tag: string;
 }
 
-export async function runPgbench(o: PgbenchRunOptions): Promise<PgbenchResult> {
-  const { target, workload } = o;
-  const threads = workload.clients >= 2 ? 2 : 1;
-  const prefix = `pgbench_${o.tag}`;
-  const args = [
+/** pgbench's arguments for one run of `workload` through `target`, per-transaction log under `logPrefix`. */
+export function pgbenchArgs(target: Pick<Target, 'host' | 'port' | 'user' | 'database'>, workload: Workload, durationS: number, logPrefix: string): string[] {
+  return [
     '-h', target.host,
     '-p', String(target.port),
     '-U', target.user,
-    // No vacuum/truncate through the target: run.ts does that on the primary before each tpcb-like run.
+    // No vacuum/truncate through the target: the runner does that on the primary before each tpcb-like run.
     '-n',
-    '-T', String(o.durationS),
+    ...(workload.transactionsPerClient !== undefined ? ['-t', String(workload.transactionsPerClient)] : ['-T', String(durationS)]),
     '-c', String(workload.clients),
-    '-j', String(threads),
+    '-j', String(workload.clients >= 2 ? 2 : 1),
     '-M', workload.mode,
-    ...(workload.script === 'select-only' ? ['-S'] : []),
+    ...scriptArgs(workload.script),
     '--log',
-    `--log-prefix=${path.join(o.logDir, prefix)}`,
+    `--log-prefix=${logPrefix}`,
     target.database,
   ];
+}
+
+export async function runPgbench(o: PgbenchRunOptions): Promise<PgbenchResult> {
+  const { target, workload } = o;
+  const prefix = `pgbench_${o.tag}`;
+  const args = pgbenchArgs(target, workload, o.durationS, path.join(o.logDir, prefix));
   const command = `pgbench ${args.filter((a) => !a.startsWith('--log-prefix')).join(' ')}`;
   const na = target.unsupportedMode(workload.mode);
   if (na !== null) {
     return { tps: null, avgLatencyMs: null, p99LatencyMs: null, transactions: null, failedTransactions: null, exitCode: null, errors: [], na, command };
   }
   const cpuBefore = target.pid !== null ? treeCpuTicks(target.pid) : null;
+  const started = performance.now();
   const r = await o.tracker.run(`pgbench ${workload.name} @ ${target.id}`, 'pgbench', args, {
     cwd: o.logDir,
     env: { ...process.env, PGPASSWORD: target.password, PGCONNECT_TIMEOUT: '10', PGSSLMODE: 'disable' },
     // -T waits for transactions in flight; a proxy that hangs must not hang the suite.
-    timeoutMs: (o.durationS + 60) * 1000,
+    timeoutMs: (o.timeoutS ?? o.durationS + 60) * 1000,
   });
+  const elapsedMs = performance.now() - started;
   if (o.keepLogs) await writeFile(path.join(o.logDir, `${prefix}.out`), `${command}\n\n${r.stdout}\n${r.stderr}`);
   const summary = parseSummary(r.stdout);
   const cpuTicks = cpuBefore !== null && target.pid !== null ? treeCpuTicks(target.pid) - cpuBefore : null;
@@ -117,6 +140,7 @@ export async function runPgbench(o: PgbenchRunOptions): Promise<PgbenchResult> {
     ...summary,
     p99LatencyMs: latencies.length > 0 ? percentile(latencies, 0.99) / 1000 : null,
     exitCode: r.code,
+    elapsedMs,
     proxyCpuUsPerTx,
     proxyProcesses,
     proxyRssKb,

@@ -4,6 +4,9 @@ import type { InsertDistribution, SelectDistribution } from './distribution.js';
 import { fmt, fmtInt, goals, IDLE_RSS_GOAL_MB, mb, spreadText, workersComparison } from './goals.js';
 import type { MemoryResult } from './memory.js';
 import { profileLines, type ProfileResult } from './profile.js';
+import { type RywCostData, rywGoals, rywMarkdown, rywSummary } from './ryw-cost-report.js';
+import { type DbBoundData, dbGoals } from './scaling.js';
+import { dbBoundMarkdown, dbBoundSummary } from './scaling-report.js';
 import { KEY_WORKLOADS, targetStats, type WorkloadResults } from './stats.js';
 import { TARGET_IDS, TARGET_LABELS, type TargetId } from './targets/target.js';
 
@@ -28,10 +31,20 @@ export interface BenchData {
   workloads: WorkloadResults[];
   selectDist: SelectDistribution[];
   insertDist: InsertDistribution[];
-  distSettings: { sessions: number; selects: number; inserts: number } | null;
+  distSettings: {
+    sessions: number;
+    selects: number;
+    inserts: number;
+    /** The pgproxy of the distribution step, run with the shipped pool and limits; null when it did not run. */
+    pgproxy: { pool: string; connectionsPerNode: number; insertQueue: string; setup: string } | null;
+  } | null;
   memory: MemoryResult | null;
   classify: ClassifyResult | null;
   profile: ProfileResult | null;
+  /** The database-bound mode (scaling.ts), null when it did not run. */
+  dbbound: DbBoundData | null;
+  /** What read_your_writes costs (ryw-cost.ts), null when it did not run. */
+  rywCost: RywCostData | null;
   /** pgproxy failures seen (errors through pgproxy are pgproxy bugs), and other run problems. */
   problems: string[];
 }
@@ -42,7 +55,8 @@ const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 // -------------------------------------------------------------------------------------------------
 // Markdown
 
-export function markdown(data: BenchData, svgName: string): string {
+/** The report; `svgName` is the TPS chart, `scalingSvgName` the database-bound mode's chart. */
+export function markdown(data: BenchData, svgName: string, scalingSvgName = 'scaling.svg'): string {
   const L: string[] = [];
   const elapsed = Math.round((data.finishedAt.getTime() - data.startedAt.getTime()) / 1000);
   L.push('# pgproxy benchmark', '');
@@ -87,6 +101,13 @@ export function markdown(data: BenchData, svgName: string): string {
   L.push('## Targets', '');
   L.push('| goal | result | measured |', '|---|---|---|');
   for (const g of goals(data)) L.push(`| ${g.name} | ${g.met === null ? 'not measured' : g.met ? '**met**' : '**NOT met**'} | ${cell(g.measured)} |`);
+  // The database-bound goals (also in their own section, there with the informational stale counts).
+  for (const g of data.dbbound ? dbGoals(data.dbbound).filter((x) => !x.name.includes('informational')) : []) {
+    L.push(`| database-bound ${g.name} | ${g.met === null ? 'not measured' : g.met ? '**met**' : '**NOT met**'} | ${cell(g.measured)} |`);
+  }
+  for (const g of data.rywCost ? rywGoals(data.rywCost) : []) {
+    L.push(`| ${cell(g.name)} | ${g.met === null ? 'not measured' : g.met ? '**met**' : '**NOT met**'} | ${cell(g.measured)} |`);
+  }
   L.push('');
   const wc = workersComparison(data.workloads);
   L.push(
@@ -112,9 +133,25 @@ export function markdown(data: BenchData, svgName: string): string {
     for (const w of data.workloads) workloadTable(L, w);
   }
 
+  if (data.rywCost) L.push(...rywMarkdown(data.rywCost));
+
+  if (data.dbbound) L.push(...dbBoundMarkdown(data.dbbound, scalingSvgName));
+
   if (data.selectDist.length > 0 || data.insertDist.length > 0) {
     L.push('## Distribution', '');
     const ds = data.distSettings;
+    if (ds?.pgproxy) {
+      L.push(
+        'pgproxy runs this step as users run it, a pgproxy of its own with the shipped pool and limits, not the raised pool size of the ' +
+          `workloads: ${ds.pgproxy.pool}. In session pooling a session keeps its backend connection until it disconnects, so sessions ` +
+          'beyond what one node takes wait for a connection (queued, not failed).',
+        '',
+        `- INSERTs: ${ds.pgproxy.insertQueue}.`,
+        `- SELECTs: the sessions are spread over the standbys by weight; a standby serves at most ${ds.pgproxy.connectionsPerNode} of them at once, the others wait likewise.`,
+        `- Setup: ${ds.pgproxy.setup}.`,
+        '',
+      );
+    }
     if (data.selectDist.length > 0) {
       L.push(`### ${ds?.sessions ?? '?'} concurrent sessions × ${ds?.selects ?? '?'} \`SELECT inet_server_port()\``, '');
       const nodes = data.selectDist[0]!.perNode;
@@ -294,8 +331,11 @@ export function summary(data: BenchData): string {
     );
   }
   if (data.profile) L.push('', ...profileLines(data.profile));
+  if (data.rywCost) L.push('', ...rywSummary(data.rywCost));
+  if (data.distSettings?.pgproxy) L.push('', `Distribution through pgproxy with the shipped pool: ${data.distSettings.pgproxy.pool}; INSERTs: ${data.distSettings.pgproxy.insertQueue}`);
+  if (data.dbbound) L.push('', ...dbBoundSummary(data.dbbound));
   L.push('', 'Targets:');
-  for (const g of goals(data)) L.push(`  [${metText(g.met)}] ${g.name.replace(/`/g, '')}: ${g.measured}`);
+  for (const g of [...goals(data), ...(data.rywCost ? rywGoals(data.rywCost) : [])]) L.push(`  [${metText(g.met)}] ${g.name.replace(/`/g, '')}: ${g.measured}`);
   const wc = workersComparison(data.workloads);
   L.push(`  [info] ${wc.name}: ${wc.measured}`);
   if (data.skipped.length > 0) {

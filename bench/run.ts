@@ -1,37 +1,42 @@
 /**
  * `npm run bench`: pgproxy against a direct connection, a bare Node.js pipe (Node's floor), pgpool-II and
- * PgBouncer on a local primary + 2 standbys, the key workloads in interleaved rounds; then where statements land,
- * optionally a CPU profile of pgproxy, pgproxy's memory with idle clients and the classifier's cost.
- * Writes bench/results/latest.md and latest.svg (--out: elsewhere; --quick: under the OS temp dir) and prints a
- * summary. Options: see options.ts (--help).
+ * PgBouncer on a local primary + 2 standbys, the key workloads in interleaved rounds; then where statements land
+ * (pgproxy with the shipped pool), optionally a CPU profile of pgproxy, what read_your_writes costs (ryw-cost.ts),
+ * pgproxy's memory with idle clients, the classifier's cost, and read scaling with every server's CPU capped (the
+ * database-bound mode, dbbound.ts).
+ * Writes bench/results/latest.md, latest.svg and scaling.svg (--out: elsewhere; --quick: under the OS temp dir)
+ * and prints a summary. Options: see options.ts (--help).
  *
  * Everything it starts (cluster, proxies, pgbench, the idle-client holder) is tracked and stopped at the end,
  * on error and on Ctrl-C.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalCluster } from '../src/devcluster/cluster.js';
 import { benchClassify } from './classify.js';
-import { insertDistribution, rolesOf, selectDistribution } from './distribution.js';
+import { DIST_SESSIONS, runDistribution } from './distribution-step.js';
 import { IDLE_RSS_GOAL_MB } from './goals.js';
 import { cleanup, handleSignals } from './lifecycle.js';
 import { measureMemory } from './memory.js';
-import { DEFAULT_DURATION_S, DEFAULT_ROUNDS, type Options, parseArgs, type Selection, selection, USAGE } from './options.js';
+import type { CpuCaps } from './cgroups.js';
+import { runDbBound } from './dbbound.js';
+import { type Options, parseArgs, type Selection, selection, USAGE } from './options.js';
 import { WORKLOADS, type Workload } from './pgbench.js';
 import { AbortedError, ProcessTracker } from './procs.js';
 import { profileLines, profilePgproxy } from './profile.js';
 import { type BenchData, markdown, summary } from './report.js';
+import { pgproxyVersion, reducedBy } from './run-info.js';
+import { RYW_INSERT_SESSIONS, runRywCost } from './ryw-cost.js';
+import { scalingSvg } from './scaling-report.js';
 import { svg } from './svg.js';
 import { ensurePackage, versionOf } from './targets/debian.js';
 import { startNodePipe } from './targets/node-pipe.js';
 import { startPgbouncer } from './targets/pgbouncer.js';
 import { startPgpool } from './targets/pgpool.js';
 import { type PgproxyTarget, pgproxyLogProblems, startPgproxy } from './targets/pgproxy.js';
-import { logTail, TARGET_LABELS, type Target, WORKERS, WORKERS_WORKLOAD } from './targets/target.js';
+import { logTail, TARGET_LABELS, type Target, type TargetId, WORKERS, WORKERS_WORKLOAD } from './targets/target.js';
 import { runWorkloads } from './workloads.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -40,14 +45,14 @@ const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
 const QUICK_RESULTS_DIR = path.join(os.tmpdir(), 'pgproxy-bench-quick');
 
 const SCALE = 10;
-const DIST_SESSIONS = 100;
-const DIST_SELECTS = 100;
 const MEMORY_LEVELS = [1, 1_000, 10_000];
 /**
- * pgproxy's pool.max_per_node for the benchmark (default 50): sized like pgpool-II's num_init_children, so the
- * 100-session distribution runs, which all write to the primary, are not queued behind a 50-connection pool.
+ * pool.max_per_node of the pgproxy targets of the workloads, the profile, ryw-cost and the database-bound mode
+ * (shipped: 50), so that one pool's size does not limit what they measure; limits.max_connections_per_node keeps
+ * its default (80), so 100 sessions on one node (ryw-cost's INSERT load) still queue, and the report says so. The
+ * distribution step runs a pgproxy of its own with the shipped pool and limits instead (distribution-step.ts).
  */
-const PGPROXY_POOL_SIZE = DIST_SESSIONS + 10;
+const PGPROXY_POOL_SIZE = RYW_INSERT_SESSIONS + 10;
 /** pgpool-II's num_init_children is this + 10: 64 pgbench clients, or the 100 distribution sessions. */
 const PGPOOL_MAX_CLIENTS = Math.max(64, DIST_SESSIONS);
 const PGBOUNCER_MAX_CLIENT_CONN = 200;
@@ -69,23 +74,8 @@ interface Run {
   pgproxy: PgproxyTarget | null;
   /** pgproxy with `workers: 2`, for WORKERS_WORKLOAD only; stopped right after the workloads. */
   pgproxyWorkers: PgproxyTarget | null;
-}
-
-function pgproxyVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
-    let rev = '';
-    try {
-      const git = (args: string[]): string => execFileSync('git', ['-C', ROOT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-      rev = git(['rev-parse', '--short', 'HEAD']);
-      if (git(['status', '--porcelain', '--untracked-files=no'])) rev += '+changes';
-    } catch {
-      // not a git checkout
-    }
-    return rev ? `${pkg.version} (${rev})` : pkg.version;
-  } catch {
-    return 'unknown';
-  }
+  /** The database-bound mode's CPU caps while they exist (released by cleanup() if the mode could not). */
+  caps: CpuCaps | null;
 }
 
 function cluster(run: Run): LocalCluster {
@@ -153,17 +143,19 @@ async function tryStart(run: Run, label: string, start: () => Promise<Target>): 
   }
 }
 
+/** The comparison targets of the workloads; without workloads, only pgpool-II (the distribution's other target). */
 async function startTargets(run: Run, workloads: readonly Workload[]): Promise<void> {
-  const { o, want, tracker, data } = run;
+  const { o, tracker, data } = run;
   const info = cluster(run).info;
   const tmp = run.tmp as string;
   const primary = info.nodes[0]!;
   const app = info.users.app;
+  const wanted = (id: TargetId): boolean => run.want.target(id) && (workloads.length > 0 || id === 'pgpool');
   const skipped = (label: string): void => {
-    data.skipped.push({ what: `target ${label}`, reason: 'skipped (--only/--skip)' });
+    data.skipped.push({ what: `target ${label}`, reason: workloads.length > 0 ? 'skipped (--only/--skip)' : 'no workload selected' });
   };
 
-  if (want.target('direct')) {
+  if (wanted('direct')) {
     run.targets.push({
       id: 'direct',
       label: TARGET_LABELS.direct,
@@ -180,7 +172,7 @@ async function startTargets(run: Run, workloads: readonly Workload[]): Promise<v
     });
   } else skipped('direct');
 
-  if (want.target('pgproxy')) {
+  if (wanted('pgproxy')) {
     const t = await tryStart(run, 'pgproxy', () =>
       startPgproxy({ info, dir: path.join(tmp, 'pgproxy'), tracker, version: data.versions.pgproxy ?? 'unknown', maxPerNode: PGPROXY_POOL_SIZE }),
     );
@@ -188,7 +180,7 @@ async function startTargets(run: Run, workloads: readonly Workload[]): Promise<v
   } else skipped('pgproxy');
 
   const workersLabel = TARGET_LABELS['pgproxy-workers'];
-  if (!want.target('pgproxy-workers')) skipped(workersLabel);
+  if (!wanted('pgproxy-workers')) skipped(workersLabel);
   else if (!workloads.some((w) => w.name === WORKERS_WORKLOAD)) {
     data.skipped.push({ what: `target ${workersLabel}`, reason: `it runs in ${WORKERS_WORKLOAD} only, which is not selected` });
   } else {
@@ -206,10 +198,10 @@ async function startTargets(run: Run, workloads: readonly Workload[]): Promise<v
     if (t) log(`  ${(t as PgproxyTarget).processes().length} processes (a primary + ${WORKERS} workers)`);
   }
 
-  if (want.target('node-pipe')) await tryStart(run, TARGET_LABELS['node-pipe'], () => startNodePipe({ info, tracker }));
+  if (wanted('node-pipe')) await tryStart(run, TARGET_LABELS['node-pipe'], () => startNodePipe({ info, tracker }));
   else skipped(TARGET_LABELS['node-pipe']);
 
-  if (want.target('pgpool')) {
+  if (wanted('pgpool')) {
     const avail = await ensurePackage('pgpool2', 'pgpool', 'pgpool2', { noInstall: o.noInstall, tracker, log });
     if (avail.binary === null) data.skipped.push({ what: 'target pgpool-II', reason: avail.reason });
     else {
@@ -222,7 +214,7 @@ async function startTargets(run: Run, workloads: readonly Workload[]): Promise<v
     }
   } else skipped('pgpool-II');
 
-  if (want.target('pgbouncer')) {
+  if (wanted('pgbouncer')) {
     const avail = await ensurePackage('pgbouncer', 'pgbouncer', 'pgbouncer', { noInstall: o.noInstall, tracker, log });
     if (avail.binary === null) data.skipped.push({ what: 'target PgBouncer', reason: avail.reason });
     else {
@@ -316,38 +308,19 @@ async function runProfile(run: Run): Promise<void> {
   }
 }
 
-/** Where SELECTs and INSERTs land, through pgproxy and pgpool-II. */
-async function runDistribution(run: Run): Promise<void> {
-  const { o, tracker, data } = run;
-  const targets = run.targets.filter((t) => (t.id === 'pgproxy' && pgproxyAlive(run)) || t.id === 'pgpool');
-  if (targets.length === 0) {
-    data.skipped.push({ what: 'distribution', reason: 'neither pgproxy nor pgpool-II is running' });
-    return;
-  }
-  data.distSettings = { sessions: DIST_SESSIONS, selects: DIST_SELECTS, inserts: o.inserts };
-  const c = cluster(run);
-  const ctx = { cluster: c, tracker, roles: await rolesOf(c) };
-  for (const t of targets) {
-    log(`distribution via ${t.label}: ${DIST_SESSIONS} sessions × ${DIST_SELECTS} SELECT inet_server_port()...`);
-    const s = await selectDistribution(ctx, t, DIST_SESSIONS, DIST_SELECTS);
-    data.selectDist.push(s);
-    log(`  ${s.perNode.map((n) => `${n.node}/${n.role} ${n.count}`).join(', ')}${s.errors.length ? `; errors: ${s.errors.join('; ')}` : ''}`);
-    if (s.errors.length && t.id === 'pgproxy') data.problems.push(`SELECT distribution through pgproxy: ${s.errors.join('; ')}`);
-    tracker.check();
-
-    log(`distribution via ${t.label}: ${DIST_SESSIONS} sessions × ${o.inserts} INSERTs...`);
-    const ins = await insertDistribution(ctx, t, DIST_SESSIONS, o.inserts);
-    data.insertDist.push(ins);
-    log(
-      `  rows ${ins.rows.map((r) => `${r.node} ${r.rows}`).join(', ')} of ${ins.expectedRows}; WAL ${ins.lsnEqual ? 'equal' : 'NOT equal'} ` +
-        `(${ins.rows.map((r) => r.lsn).join(' ')}); ${(ins.elapsedMs / 1000).toFixed(1)} s, ${ins.insertsPerSecond} inserts/s` +
-        (ins.errors.length ? `; errors: ${ins.errors.join('; ')}` : ''),
-    );
-    if (t.id === 'pgproxy' && (ins.errors.length > 0 || !ins.rowsEqual || ins.rows[0]?.rows !== ins.expectedRows)) {
-      data.problems.push(`INSERT distribution through pgproxy: ${ins.errors.join('; ') || `rows ${ins.rows.map((r) => r.rows).join('/')} of ${ins.expectedRows}`}`);
-    }
-    tracker.check();
-  }
+function dbBoundContext(run: Run): Parameters<typeof runDbBound>[0] {
+  return {
+    o: run.o,
+    want: run.want,
+    tracker: run.tracker,
+    cluster: cluster(run),
+    tmp: run.tmp as string,
+    scale: SCALE,
+    pgproxyPoolSize: PGPROXY_POOL_SIZE,
+    data: run.data,
+    log,
+    setCaps: (caps) => (run.caps = caps),
+  };
 }
 
 /** RSS of a fresh pgproxy with idle clients. */
@@ -373,16 +346,6 @@ async function runMemory(run: Run): Promise<void> {
   }
 }
 
-/** What makes this run less than the full default benchmark, or null. */
-function reducedBy(o: Options): string | null {
-  const bits: string[] = [];
-  if (o.quick) bits.push('--quick: key workloads only');
-  if (o.rounds < DEFAULT_ROUNDS) bits.push(`${o.rounds} round${o.rounds === 1 ? '' : 's'} instead of ${DEFAULT_ROUNDS}`);
-  if (o.durationS < DEFAULT_DURATION_S) bits.push(`${o.durationS} s runs instead of ${DEFAULT_DURATION_S} s`);
-  if (o.only !== null || o.skip.size > 0) bits.push('a selection (--only/--skip)');
-  return bits.length > 0 ? bits.join(', ') : null;
-}
-
 async function main(argv: string[]): Promise<number> {
   const parsed = parseArgs(argv);
   if (typeof parsed === 'string') {
@@ -400,6 +363,7 @@ async function main(argv: string[]): Promise<number> {
     targets: [],
     pgproxy: null,
     pgproxyWorkers: null,
+    caps: null,
     data: {
       startedAt,
       finishedAt: startedAt,
@@ -407,7 +371,7 @@ async function main(argv: string[]): Promise<number> {
       reduced: reducedBy(parsed),
       machine: { cores: cpus.length, cpuModel: cpus[0]?.model.trim() ?? 'unknown', memGiB: Math.round(os.totalmem() / 2 ** 30), kernel: `${os.type()} ${os.release()}` },
       loadAvg: { start: os.loadavg()[0] ?? 0 },
-      versions: { pgproxy: pgproxyVersion(), 'Node.js': process.version },
+      versions: { pgproxy: pgproxyVersion(ROOT), 'Node.js': process.version },
       durationS: parsed.durationS,
       rounds: parsed.rounds,
       scale: SCALE,
@@ -420,6 +384,8 @@ async function main(argv: string[]): Promise<number> {
       memory: null,
       classify: null,
       profile: null,
+      dbbound: null,
+      rywCost: null,
       problems: [],
     },
   };
@@ -438,8 +404,11 @@ async function main(argv: string[]): Promise<number> {
     const workloads = WORKLOADS.filter((w) => want.workload(w));
     const why = parsed.quick ? 'skipped (--quick runs the key workloads only; or --only/--skip)' : 'skipped (--only/--skip)';
     for (const w of WORKLOADS) if (!workloads.includes(w)) data.skipped.push({ what: `workload ${w.name}`, reason: why });
-    if (workloads.length > 0 || want.section('distribution') || want.section('memory') || parsed.profile) {
-      await prepareCluster(run, workloads.length > 0 || parsed.profile);
+    const dbbound = want.section('dbbound');
+    const rywCost = want.section('ryw-cost') && want.target('pgproxy');
+    const pgbenchData = workloads.length > 0 || parsed.profile || dbbound || rywCost;
+    if (pgbenchData || want.section('distribution') || want.section('memory')) {
+      await prepareCluster(run, pgbenchData);
       if (workloads.length > 0 || want.section('distribution')) await startTargets(run, workloads);
       await runAllWorkloads(run, workloads);
       // pgproxy with workers is not used after the workloads: stop it now (and check that all its processes went).
@@ -447,9 +416,12 @@ async function main(argv: string[]): Promise<number> {
         data.problems.push(...(await pgproxyLogProblems(run.pgproxyWorkers.logFile, `${run.pgproxyWorkers.label} (workloads)`)));
         await stopPgproxy(run, run.pgproxyWorkers);
       }
-      if (want.section('distribution')) await runDistribution(run);
-      else data.skipped.push({ what: 'distribution', reason: 'skipped (--only/--skip)' });
-      if (run.pgproxy) data.problems.push(...(await pgproxyLogProblems(run.pgproxy.logFile, 'pgproxy (workloads and distribution)')));
+      if (want.section('distribution')) {
+        const pgpool = run.targets.find((t) => t.id === 'pgpool') ?? null;
+        const tmp = run.tmp as string;
+        await runDistribution({ tracker: run.tracker, cluster: cluster(run), tmp, inserts: parsed.inserts, withPgproxy: want.target('pgproxy'), pgpool, data, log });
+      } else data.skipped.push({ what: 'distribution', reason: 'skipped (--only/--skip)' });
+      if (run.pgproxy) data.problems.push(...(await pgproxyLogProblems(run.pgproxy.logFile, 'pgproxy (workloads)')));
       // The comparison targets are done; stop them before measuring memory.
       for (const t of [...run.targets].reverse()) {
         if (t === run.pgproxyWorkers) continue; // stopped above
@@ -457,8 +429,15 @@ async function main(argv: string[]): Promise<number> {
         else await t.stop();
       }
       if (parsed.profile) await runProfile(run);
+      if (rywCost) {
+        const tmp = run.tmp as string;
+        data.rywCost = await runRywCost({ o: parsed, tracker: run.tracker, cluster: cluster(run), tmp, pgproxyPoolSize: PGPROXY_POOL_SIZE, data, log });
+      } else data.skipped.push({ what: 'consistency cost (ryw-cost)', reason: want.section('ryw-cost') ? 'pgproxy is not selected (--only/--skip)' : 'skipped (--only/--skip)' });
       if (want.section('memory')) await runMemory(run);
       else data.skipped.push({ what: 'memory', reason: 'skipped (--only/--skip)' });
+      // Last: it caps the servers' CPU.
+      if (dbbound) data.dbbound = await runDbBound(dbBoundContext(run));
+      else data.skipped.push({ what: 'database-bound mode', reason: 'skipped (--only/--skip)' });
     }
   } catch (err) {
     failed = err;
@@ -480,10 +459,11 @@ async function main(argv: string[]): Promise<number> {
   await mkdir(outDir, { recursive: true });
   await writeFile(path.join(outDir, 'latest.md'), markdown(data, 'latest.svg'));
   await writeFile(path.join(outDir, 'latest.svg'), svg(data));
+  if (data.dbbound) await writeFile(path.join(outDir, 'scaling.svg'), scalingSvg(data.dbbound));
   const elapsed = Math.round((data.finishedAt.getTime() - startedAt.getTime()) / 1000);
   log('');
   log(summary(data));
-  log(`wrote ${path.join(outDir, 'latest.md')} and latest.svg (run took ${Math.floor(elapsed / 60)} min ${elapsed % 60} s)`);
+  log(`wrote ${path.join(outDir, 'latest.md')}, latest.svg${data.dbbound ? ' and scaling.svg' : ''} (run took ${Math.floor(elapsed / 60)} min ${elapsed % 60} s)`);
   return failed ? 1 : 0;
 }
 

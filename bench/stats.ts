@@ -8,18 +8,19 @@ import type { TargetId } from './targets/target.js';
 /** The workloads run in several interleaved rounds (the others run once), and judged on the median. */
 export const KEY_WORKLOADS: readonly string[] = ['select-simple-c16', 'select-extended-c16', 'tpcb-c16'];
 
-export interface RoundResults {
+/** One round of a workload; `K` names what ran in it (the comparison targets, or read_your_writes modes). */
+export interface RoundResults<K extends string = TargetId> {
   /** 1-based. */
   round: number;
-  /** In the order the targets ran. */
-  order: TargetId[];
-  results: Partial<Record<TargetId, PgbenchResult>>;
+  /** In the order they ran. */
+  order: K[];
+  results: Partial<Record<K, PgbenchResult>>;
 }
 
-export interface WorkloadResults {
+export interface WorkloadResults<K extends string = TargetId> {
   workload: Workload;
   /** In the order they ran. */
-  rounds: RoundResults[];
+  rounds: RoundResults<K>[];
 }
 
 export interface Spread {
@@ -74,7 +75,7 @@ export function failureNote(r: PgbenchResult | undefined): string {
   return bits.join(', ');
 }
 
-export function targetStats(w: WorkloadResults | undefined, id: TargetId): TargetStats | undefined {
+export function targetStats<K extends string>(w: WorkloadResults<K> | undefined, id: NoInfer<K>): TargetStats | undefined {
   if (!w) return undefined;
   const runs = w.rounds.map((r) => r.results[id]).filter((r): r is PgbenchResult => r !== undefined);
   if (runs.length === 0) return undefined;
@@ -105,7 +106,12 @@ export function targetStats(w: WorkloadResults | undefined, id: TargetId): Targe
  * a / b per round, for the rounds where both ran (paired: the two ran minutes apart at most), as a spread.
  * Complements the ratio of the medians, which is what the goals judge.
  */
-export function pairedRatios(w: WorkloadResults | undefined, a: TargetId, b: TargetId, of: (r: PgbenchResult) => number | null | undefined): Spread | null {
+export function pairedRatios<K extends string>(
+  w: WorkloadResults<K> | undefined,
+  a: NoInfer<K>,
+  b: NoInfer<K>,
+  of: (r: PgbenchResult) => number | null | undefined,
+): Spread | null {
   if (!w) return null;
   return spread(
     w.rounds.map((r) => {

@@ -30,10 +30,16 @@ export interface WorkloadRun {
 
 export const roundsOf = (w: Workload, rounds: number): number => (KEY_WORKLOADS.includes(w.name) ? rounds : 1);
 
-const rotate = <T>(xs: readonly T[], by: number): T[] => (xs.length === 0 ? [] : [...xs.slice(by % xs.length), ...xs.slice(0, by % xs.length)]);
+/** `xs` rotated left by `by`: round r of a rotation starts with the r-th. */
+export const rotate = <T>(xs: readonly T[], by: number): T[] => (xs.length === 0 ? [] : [...xs.slice(by % xs.length), ...xs.slice(0, by % xs.length)]);
+
+/** What pgbench does before a tpcb-like run without -n, done on the primary so every target starts alike. */
+export async function resetTpcbTables(cluster: LocalCluster): Promise<void> {
+  const app = cluster.info.users.app;
+  for (const sql of ['VACUUM pgbench_branches', 'VACUUM pgbench_tellers', 'TRUNCATE pgbench_history']) await cluster.query(0, sql, [], app);
+}
 
 export async function runWorkloads(o: WorkloadRun, workloads: readonly Workload[]): Promise<void> {
-  const app = o.cluster.info.users.app;
   const results = new Map<string, WorkloadResults>();
   const maxRounds = Math.max(0, ...workloads.map((w) => roundsOf(w, o.rounds)));
   let runNo = 0;
@@ -58,10 +64,7 @@ export async function runWorkloads(o: WorkloadRun, workloads: readonly Workload[
       o.log(`${w.title}${total > 1 ? `, round ${round + 1} of ${total}` : ''} (${o.durationS} s per target)`);
       for (const t of order) {
         o.tracker.check();
-        if (w.script === 'tpcb-like' && t.unsupportedMode(w.mode) === null) {
-          // What pgbench does before a run without -n, done on the primary so every target starts alike.
-          for (const sql of ['VACUUM pgbench_branches', 'VACUUM pgbench_tellers', 'TRUNCATE pgbench_history']) await o.cluster.query(0, sql, [], app);
-        }
+        if (w.script === 'tpcb-like' && t.unsupportedMode(w.mode) === null) await resetTpcbTables(o.cluster);
         const tag = `${++runNo}_${w.name}_r${round + 1}_${t.id}`;
         const r = await runPgbench({ tracker: o.tracker, target: t, workload: w, durationS: o.durationS, logDir: o.logDir, keepLogs: o.keepLogs, tag });
         rr.results[t.id] = r;

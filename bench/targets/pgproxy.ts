@@ -1,6 +1,6 @@
 /**
  * pgproxy as its own process (never in the benchmark's event loop): a YAML config generated from the local
- * cluster (weights 0/1/1), `node dist/src/cli/main.js start --config FILE` under a raised open-files limit.
+ * cluster (weights 0/1/1 unless given), `node dist/src/cli/main.js start --config FILE` under a raised open-files limit.
  */
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -12,6 +12,7 @@ import type { ConfigInput } from '../../src/config/load.js';
 import type { ClusterInfo } from '../../src/devcluster/cluster.js';
 import { findFreePorts } from '../../src/devcluster/ports.js';
 import { proxyConfigForCluster } from '../../src/devcluster/proxy-config.js';
+import type { ConnectionLimits } from '../pool-queue.js';
 import { procTable, type ProcessTracker } from '../procs.js';
 import { logTail, type Target, TARGET_LABELS, WORKERS_WORKLOAD, waitForPoolNodes, waitForPort } from './target.js';
 
@@ -29,6 +30,8 @@ export interface PgproxyTarget extends Target {
   readonly maxOpenFiles: number | null;
   /** Its `workers` setting (1: a single process). */
   readonly workers: number;
+  /** What bounds its backend connections to one node (pool-queue.ts says whether a step's sessions wait). */
+  readonly connectionLimits: ConnectionLimits;
   /**
    * Pids of the live processes running `main.js start --config` with this target's config file: the proxy, or
    * the primary process and its workers (also any worker that outlived its primary).
@@ -54,6 +57,12 @@ export interface PgproxyOptions {
   workers?: number;
   /** Node options before the script (e.g. --cpu-prof); default: BENCH_PGPROXY_NODE_ARGS, split on whitespace. */
   nodeArgs?: readonly string[];
+  /** Load-balancing weight per node (default 0 for the primary, 1 for each standby). */
+  weights?: readonly number[];
+  /** routing.read_your_writes; absent: the key is left out (pgproxy's default, session). */
+  readYourWrites?: 'off' | 'session' | 'database';
+  /** The label in reports (default: the target's). */
+  label?: string;
 }
 
 export async function startPgproxy(opts: PgproxyOptions): Promise<PgproxyTarget> {
@@ -72,9 +81,10 @@ export async function startPgproxy(opts: PgproxyOptions): Promise<PgproxyTarget>
   const yamlDoc = {
     ...(opts.workers !== undefined ? { workers: config.workers } : {}),
     listen: { host: config.listen.host, port: config.listen.port, max_clients: config.listen.max_clients },
-    backends: config.backends.map((b) => ({ name: b.name, host: b.host, port: b.port, weight: b.weight })),
+    backends: config.backends.map((b, i) => ({ name: b.name, host: b.host, port: b.port, weight: opts.weights?.[i] ?? b.weight })),
     auth: { method: config.auth.method, users: config.auth.users.map((u) => ({ name: u.name, password: u.password })) },
     pool: { max_per_node: config.pool.max_per_node },
+    ...(opts.readYourWrites !== undefined ? { routing: { read_your_writes: opts.readYourWrites } } : {}),
     health_check: {
       user: config.health_check.user,
       password: config.health_check.password,
@@ -142,9 +152,10 @@ export async function startPgproxy(opts: PgproxyOptions): Promise<PgproxyTarget>
   };
 
   const id = opts.workers !== undefined ? 'pgproxy-workers' : 'pgproxy';
+  const weights = yamlDoc.backends.map((b) => b.weight).join('/');
   return {
     id,
-    label: TARGET_LABELS[id],
+    label: opts.label ?? TARGET_LABELS[id],
     ...conn,
     pid: proc.pid,
     version: opts.version,
@@ -153,13 +164,22 @@ export async function startPgproxy(opts: PgproxyOptions): Promise<PgproxyTarget>
         ? `workers: ${workers} (node:cluster: ${started} processes after start, a primary process running the health checks + ${workers} workers ` +
           `serving one port), run in ${WORKERS_WORKLOAD} only; otherwise as pgproxy: `
         : '') +
-      `weights 0/1/1, load_balance session, auth md5, pool.max_per_node ${config.pool.max_per_node}` +
+      `weights ${weights}, load_balance session, ` +
+      (opts.readYourWrites !== undefined ? `read_your_writes ${opts.readYourWrites}, ` : '') +
+      `auth md5, pool.max_per_node ${config.pool.max_per_node}` +
       (workers > 1 ? ' (per worker)' : '') +
+      `, limits.max_connections_per_node ${config.limits.max_connections_per_node}` +
       `, listen.max_clients ${config.listen.max_clients}, health check every ${config.health_check.period_ms} ms as ${config.health_check.user}, log level warn`,
     ...(opts.workers !== undefined ? { workloads: [WORKERS_WORKLOAD] } : {}),
     logFile,
     maxOpenFiles: readNofile(proc.pid),
     workers,
+    connectionLimits: {
+      maxPerNode: config.pool.max_per_node,
+      maxConnectionsPerNode: config.limits.max_connections_per_node,
+      workers,
+      acquireTimeoutMs: config.pool.acquire_timeout_ms,
+    },
     processes,
     stopProblem: () => stopProblem,
     unsupportedMode: () => null,
