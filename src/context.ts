@@ -11,6 +11,7 @@ import type { FailureLimiter } from './wire/auth/limiter.js';
 import type { Logger } from 'pino';
 import type { Config } from './config/types.js';
 import type { PoolManager } from './pool/manager.js';
+import type { OwnConnections } from './pool/own-connections.js';
 import type { ReplayTracker } from './nodes/replay.js';
 import type { Topology } from './nodes/topology.js';
 import type { LagLimits } from './router/balancer.js';
@@ -39,8 +40,10 @@ export class SessionRegistry {
     private readonly forward: ((pid: number, secret: number) => void) | null = null,
   ) {}
 
+  /** Unique across workers too (the worker number in the top bits, as in pids): SHOW CLIENTS and SERVERS join them. */
   nextSessionId(): number {
-    return ++this.lastId;
+    this.lastId = (this.lastId % 0xffffff) + 1;
+    return this.worker * 0x1000000 + this.lastId;
   }
 
   get size(): number {
@@ -165,6 +168,8 @@ export interface ProxyContext {
   log: Logger;
   topology: Topology;
   pools: PoolManager;
+  /** pgproxy's own connections outside the pools (health checker, replay pollers, catalog, auth.query): SHOW SERVERS. */
+  ownConnections?: OwnConnections;
   router: RouterRules;
   registry: SessionRegistry;
   maxMessageBytes: number;
@@ -174,6 +179,6 @@ export interface ProxyContext {
   /** Acknowledged commit positions per database, and replay positions polled while reads wait. */
   replay: ReplayTracker;
   stats: ProxyStats;
-  /** A session saw a node fail (socket error, EOF, 57P0x): it counts as a failed health check. */
+  /** A session saw a node fail (socket error, EOF, 57P0x): the node is checked at once, and marked down if that fails. */
   reportNodeFailure(nodeId: number, reason: string): void;
 }

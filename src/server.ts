@@ -17,7 +17,9 @@ import type { BackendTls } from './pool/backend.js';
 import { HealthChecker, type HealthSettings } from './nodes/health.js';
 import { ReplayTracker, type ReplaySettings } from './nodes/replay.js';
 import { backendSecretProblems, staticSecretProblems } from './pool/login-check.js';
-import { PoolManager, type GlobalLimits } from './pool/manager.js';
+import { globalLimitsOf } from './pool/limits.js';
+import { PoolManager } from './pool/manager.js';
+import { OwnConnections } from './pool/own-connections.js';
 import type { PoolLimits } from './pool/pool.js';
 import { applySnapshot, Topology, type NodeSnapshot } from './nodes/topology.js';
 import { CatalogCache } from './router/catalog.js';
@@ -87,10 +89,6 @@ function poolLimitsOf(config: Config): PoolLimits {
   };
 }
 
-function globalLimitsOf(config: Config): GlobalLimits {
-  return { maxPerUser: config.limits.max_connections_per_user, maxPerDatabase: config.limits.max_connections_per_database };
-}
-
 export function healthSettingsOf(config: Config): HealthSettings {
   const hc = config.health_check;
   return {
@@ -115,12 +113,13 @@ function clientTlsOf(config: Config): tls.SecureContext | null {
   return config.tls.mode === 'disable' ? null : tls.createSecureContext({ cert: readFileSync(config.tls.cert_file!), key: readFileSync(config.tls.key_file!) });
 }
 
-function authQueryOf(config: Config, topology: Topology): AuthQuery | null {
+function authQueryOf(config: Config, topology: Topology, own: OwnConnections): AuthQuery | null {
   if (config.auth.query === null) return null;
   const hc = config.health_check;
   return new AuthQuery(
     { sql: config.auth.query, user: config.auth.query_user!, password: config.auth.query_password, database: config.auth.query_database, timeoutMs: Math.max(2_000, hc.timeout_ms * 2), ssl: sslForPg(backendTlsOf(config)) },
     () => topology.primary(),
+    own,
   );
 }
 
@@ -128,16 +127,20 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
   const problems = staticSecretProblems(config);
   if (problems.length > 0) throw new StartupError(problems.join('\n'));
   const topology = new Topology(config.backends.map((b) => ({ ...b })));
-  const pools = new PoolManager(poolLimitsOf(config), log, globalLimitsOf(config), (id) => topology.nodes[id]?.up === true);
+  const workerIndex = options.worker?.index ?? 0;
+  const pools = new PoolManager(poolLimitsOf(config), log, globalLimitsOf(config, workerIndex), (id) => topology.nodes[id]?.up === true);
   const health = new HealthChecker(topology, healthSettingsOf(config), log.child({ component: 'health' }));
   const replay = new ReplayTracker(topology, replaySettingsOf(config), log.child({ component: 'replay' }));
+  const own = new OwnConnections();
+  own.watch('health', () => health.connections.values());
+  own.watch('replay', () => replay.connections.values());
   let catalogSsl = sslForPg(backendTlsOf(config));
   let catalogCreds = { user: config.health_check.user, password: config.health_check.password };
   const catalog = new CatalogCache(
     pgCatalogSource(() => {
       const p = topology.primary();
       return p ? { host: p.host, port: p.port, user: catalogCreds.user, password: catalogCreds.password, ssl: catalogSsl } : null;
-    }, Math.max(5_000, config.health_check.timeout_ms * 5)),
+    }, Math.max(5_000, config.health_check.timeout_ms * 5), own),
     { onError: (database, err) => log.warn({ database, err: err.message }, 'could not reload catalog facts; using the previous ones') },
   );
 
@@ -186,13 +189,14 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
     admin: runAdminCommand,
     tls: clientTlsOf(config),
     hba: compileHba(config.auth.hba),
-    authQuery: authQueryOf(config, topology),
+    authQuery: authQueryOf(config, topology, own),
     loginFailures: new FailureLimiter(config.auth.max_failures_per_minute),
     catalog,
     config,
     log,
     topology,
     pools,
+    ownConnections: own,
     router: compileRouterRules(config.routing),
     registry: worker ? new SessionRegistry(worker.index, (pid, secret) => worker.forwardCancel(pid, secret)) : new SessionRegistry(),
     ...(worker ? { collectAdmin: (cmd: string) => worker.collect(cmd) } : {}),
@@ -202,9 +206,9 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
     replay,
     reportNodeFailure(nodeId, reason) {
       if (!context.config.health_check.fail_on_backend_error) return;
-      const node = topology.nodes[nodeId];
-      if (node?.up) topology.markDown(nodeId, reason);
-      worker?.reportFailure(nodeId, reason);
+      // The process that runs the health checks confirms it (with workers, the primary process).
+      if (worker) worker.reportFailure(nodeId, reason);
+      else health.confirm(nodeId, reason);
     },
   };
   void pausedWaiters;
@@ -308,12 +312,12 @@ export async function startProxy(config: Config, log: Logger, options: StartOpti
     context.tls = newTls;
     context.router = compileRouterRules(next.routing);
     context.hba = compileHba(next.auth.hba);
-    context.authQuery = authQueryOf(next, topology);
+    context.authQuery = authQueryOf(next, topology, own);
     context.maxMessageBytes = next.listen.max_message_bytes;
     context.lagLimits = { maxBytes: next.routing.max_lag_bytes, maxMs: next.routing.max_lag_ms };
     if (next.auth.max_failures_per_minute !== prev.auth.max_failures_per_minute) context.loginFailures = new FailureLimiter(next.auth.max_failures_per_minute);
     for (const id of topology.syncBackends(next.backends)) pools.closeIdleOn(id);
-    pools.updateLimits(poolLimitsOf(next), globalLimitsOf(next));
+    pools.updateLimits(poolLimitsOf(next), globalLimitsOf(next, workerIndex));
     health.updateSettings(healthSettingsOf(next));
     replay.updateSettings(replaySettingsOf(next));
     catalogSsl = sslForPg(backendTlsOf(next));

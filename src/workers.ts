@@ -8,6 +8,8 @@ import http from 'node:http';
 import type { Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
 import { localAdminTable } from './admin/console.js';
+import { ownServerRows, SERVERS_COLUMNS } from './admin/servers.js';
+import { OwnConnections } from './pool/own-connections.js';
 import type { AdminTable } from './context.js';
 import { createMetricsRegistry } from './admin/metrics.js';
 import { loadConfigFile } from './config/load.js';
@@ -137,6 +139,11 @@ export async function runPrimary(configFile: string, config: Config, workers: nu
   let current = config;
   const topology = new Topology(config.backends.map((b) => ({ ...b })));
   const health = new HealthChecker(topology, healthSettingsOf(config), log.child({ component: 'health' }));
+  // The health checker's connections are this process's: SHOW SERVERS adds them to the workers' rows.
+  const own = new OwnConnections();
+  own.watch('health', () => health.connections.values());
+  const withOwnRows = (cmd: string, tables: AdminTable[]): AdminTable[] =>
+    cmd === 'SHOW SERVERS' ? [...tables, { columns: SERVERS_COLUMNS, rows: ownServerRows(topology.nodes, own.list()) }] : tables;
   const requests = new Requests();
   const live = new Map<number, Worker>();
   let stopping = false;
@@ -190,7 +197,7 @@ export async function runPrimary(configFile: string, config: Config, workers: nu
     w.on('message', (m: FromWorker) => {
       switch (m.type) {
         case 'nodeFailure':
-          if (current.health_check.fail_on_backend_error && topology.nodes[m.nodeId]?.up) topology.markDown(m.nodeId, m.reason);
+          if (current.health_check.fail_on_backend_error) health.confirm(m.nodeId, m.reason);
           break;
         case 'cancel': {
           const owner = live.get(workerOfPid(m.pid));
@@ -212,7 +219,7 @@ export async function runPrimary(configFile: string, config: Config, workers: nu
           requests.settle(m.id, m.ok, m.value, m.error);
           break;
         case 'request': {
-          const answer = m.what === 'reload' ? reloadAll() : askAll<AdminTable | null>('collect', m.cmd).then((ts) => ts.filter((t): t is AdminTable => t !== null));
+          const answer = m.what === 'reload' ? reloadAll() : askAll<AdminTable | null>('collect', m.cmd).then((ts) => withOwnRows(m.cmd, ts.filter((t): t is AdminTable => t !== null)));
           answer.then(
             (value) => w.send({ type: 'reply', id: m.id, ok: true, value } satisfies ToWorker),
             (err: Error) => w.send({ type: 'reply', id: m.id, ok: false, error: err.message } satisfies ToWorker),

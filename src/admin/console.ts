@@ -9,6 +9,8 @@ import { ProxyError } from '../errors.js';
 import { commandComplete, resultSet, textColumn } from '../wire/backend.js';
 import { SqlState } from '../wire/codes.js';
 import { poolNodesRows } from './pool-nodes.js';
+import { showServers } from './servers.js';
+import { DATABASES_KEY, DATABASES_SUMMED, showDatabases, showUsers, showVersion, USERS_SUMMED } from './users-databases.js';
 
 const POOL_NODES_COLUMNS = [
   'node_id', 'hostname', 'port', 'status', 'pg_status', 'lb_weight', 'role', 'pg_role', 'select_cnt',
@@ -60,15 +62,6 @@ function showClients(ctx: ProxyContext): AdminTable {
   return table(['id', 'user', 'database', 'address', 'application_name', 'state', 'tls', 'connect_time', 'nodes'], rows);
 }
 
-function showServers(ctx: ProxyContext): AdminTable {
-  const rows: Rows = [];
-  for (const s of ctx.sessions) {
-    const c = s.describe();
-    for (const srv of c.servers) rows.push([String(srv.connectionId), srv.node, c.database, c.user, String(srv.pid), srv.active ? 'active' : 'idle', String(c.id)]);
-  }
-  return table(['id', 'node', 'database', 'user', 'backend_pid', 'state', 'client_id'], rows);
-}
-
 function showStats(ctx: ProxyContext): AdminTable {
   const rows = ctx.topology.nodes.map((n) => [
     n.name,
@@ -103,8 +96,8 @@ function nodeId(ctx: ProxyContext, arg: string | undefined): number {
 }
 
 const HELP = [
-  'SHOW NODES', 'SHOW POOL_NODES', 'SHOW POOLS', 'SHOW CLIENTS', 'SHOW SERVERS', 'SHOW STATS', 'SHOW CONFIG',
-  'RELOAD', 'PAUSE', 'RESUME', 'DETACH NODE n', 'ATTACH NODE n', 'SHUTDOWN', 'SHOW HELP',
+  'SHOW NODES', 'SHOW POOL_NODES', 'SHOW POOLS', 'SHOW CLIENTS', 'SHOW SERVERS', 'SHOW USERS', 'SHOW DATABASES',
+  'SHOW STATS', 'SHOW CONFIG', 'SHOW VERSION', 'RELOAD', 'PAUSE', 'RESUME', 'DETACH NODE n', 'ATTACH NODE n', 'SHUTDOWN', 'SHOW HELP',
 ];
 
 /** The figures of this process for a SHOW command, or null when `cmd` is not one. */
@@ -113,6 +106,8 @@ export function localAdminTable(cmd: string, ctx: ProxyContext): AdminTable | nu
     case 'SHOW NODES':
       return showNodes(ctx);
     case 'SHOW POOL_NODES':
+      // The console's own session reads nothing: it has no load-balance node (a client session's SHOW POOL_NODES
+      // marks its own).
       return table(POOL_NODES_COLUMNS, poolNodesRows(ctx.topology.nodes, null));
     case 'SHOW POOLS':
       return showPools(ctx);
@@ -120,6 +115,12 @@ export function localAdminTable(cmd: string, ctx: ProxyContext): AdminTable | nu
       return showClients(ctx);
     case 'SHOW SERVERS':
       return showServers(ctx);
+    case 'SHOW USERS':
+      return showUsers(ctx);
+    case 'SHOW DATABASES':
+      return showDatabases(ctx);
+    case 'SHOW VERSION':
+      return showVersion();
     case 'SHOW STATS':
       return showStats(ctx);
     case 'SHOW CONFIG':
@@ -142,6 +143,10 @@ export function mergeAdminTables(cmd: string, tables: AdminTable[]): AdminTable 
     case 'SHOW SERVERS':
     case 'SHOW POOLS':
       return { columns: first.columns, rows: tables.flatMap((t) => t.rows) };
+    case 'SHOW USERS':
+      return mergeKeyed(tables, [0], USERS_SUMMED);
+    case 'SHOW DATABASES':
+      return mergeKeyed(tables, DATABASES_KEY, DATABASES_SUMMED);
     case 'SHOW NODES':
     case 'SHOW POOL_NODES': {
       const rows = first.rows.map((r, i) => {
@@ -163,6 +168,20 @@ export function mergeAdminTables(cmd: string, tables: AdminTable[]): AdminTable 
     default:
       return first;
   }
+}
+
+/** Rows with equal key columns become one, the `summed` columns added up (a row only some workers have is kept). */
+function mergeKeyed(tables: AdminTable[], keyColumns: number[], summed: number[]): AdminTable {
+  const byKey = new Map<string, (string | null)[]>();
+  for (const t of tables) {
+    for (const r of t.rows) {
+      const key = keyColumns.map((c) => r[c] ?? '').join('\0');
+      const seen = byKey.get(key);
+      if (seen === undefined) byKey.set(key, [...r]);
+      else for (const c of summed) seen[c] = String(Number(seen[c] ?? 0) + Number(r[c] ?? 0));
+    }
+  }
+  return { columns: tables[0]!.columns, rows: [...byKey.values()] };
 }
 
 function render(cmd: string, t: AdminTable): Buffer {

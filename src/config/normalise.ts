@@ -37,6 +37,12 @@ function crossCheck(raw: RawConfig, ctx: z.core.$RefinementCtx<RawConfig>): void
     issue(['routing', 'read_your_writes'], 'read_your_writes: database needs a single process (workers: 1): each worker knows only its own commits');
   }
 
+  // With workers each process gets an equal share of every limit (pool/limits.ts): a share of 0 would refuse all.
+  for (const key of ['max_connections_per_node', 'max_connections_per_user', 'max_connections_per_database'] as const) {
+    const limit = raw.limits[key];
+    if (limit > 0 && limit < raw.workers) issue(['limits', key], `${limit} is less than workers (${raw.workers}): each worker gets an equal share; use at least ${raw.workers}, or 0 for no limit`);
+  }
+
   const users = new Map<string, number>();
   raw.auth.users.forEach((user, i) => {
     const seen = users.get(user.name);

@@ -166,10 +166,12 @@ const routingShape = {
 const poolShape = {
   /** session: a client keeps its backend connections; transaction: they return to the pool after each transaction. */
   mode: oneOf(['session', 'transaction'] as const, 'session'),
+  /** Backend connections of one pool (one node, database and user). */
   max_per_node: int(1, Number.MAX_SAFE_INTEGER, 50),
   /** Warm idle connections kept per pool that has been used. */
   min_idle: int(0, Number.MAX_SAFE_INTEGER, 0),
-  acquire_timeout_ms: ms(1, 10_000),
+  /** How long a session waits for a backend connection before ERROR 53300; 0 = as long as it takes. */
+  acquire_timeout_ms: ms(0, 120_000),
   /** 0 = never. */
   idle_timeout_ms: ms(0, 600_000),
   /** 0 = never. */
@@ -178,6 +180,11 @@ const poolShape = {
 };
 
 const limitsShape = {
+  /**
+   * Backend connections to one node across all pools and workers; 0 = no limit. The default fits PostgreSQL's
+   * max_connections = 100 (see the sizing rule in pgproxy.yaml).
+   */
+  max_connections_per_node: int(0, Number.MAX_SAFE_INTEGER, 80),
   /** Backend connections of one user across all nodes and databases; 0 = no limit. */
   max_connections_per_user: int(0, Number.MAX_SAFE_INTEGER, 0),
   /** Backend connections to one database across all nodes and users; 0 = no limit. */
@@ -194,7 +201,7 @@ const failoverShape = {
 };
 
 const healthCheckShape = {
-  /** A connection error a session sees on a node counts as a failed health check at once. */
+  /** A connection error a session sees on a node triggers a health check of that node at once. */
   fail_on_backend_error: bool(true),
   period_ms: ms(1, 1_000),
   timeout_ms: ms(1, 1_000),

@@ -4,6 +4,7 @@
  * cached briefly; a missing user is cached too, so a flood of unknown names costs one query per name.
  */
 import pg from 'pg';
+import { OWN_APPLICATION_NAMES, type OwnConnections } from './own-connections.js';
 
 export interface AuthQuerySettings {
   sql: string;
@@ -23,6 +24,8 @@ export class AuthQuery {
   constructor(
     private readonly settings: AuthQuerySettings,
     private readonly target: () => { host: string; port: number } | null,
+    /** Where its connections are listed while open (SHOW SERVERS). */
+    private readonly own: OwnConnections | null = null,
   ) {}
 
   /** The user's stored secret (md5 hash or SCRAM verifier), or null when there is no such user or no password. */
@@ -32,7 +35,8 @@ export class AuthQuery {
     const t = this.target();
     if (t === null) throw new Error('no primary to run auth.query on');
     const s = this.settings;
-    const client = new pg.Client({ host: t.host, port: t.port, user: s.user, password: s.password, database: s.database, ssl: s.ssl, connectionTimeoutMillis: s.timeoutMs, query_timeout: s.timeoutMs, application_name: 'pgproxy auth_query' });
+    const client = new pg.Client({ host: t.host, port: t.port, user: s.user, password: s.password, database: s.database, ssl: s.ssl, connectionTimeoutMillis: s.timeoutMs, query_timeout: s.timeoutMs, application_name: OWN_APPLICATION_NAMES.auth_query });
+    const untrack = this.own?.track('auth_query', client);
     try {
       await client.connect();
       const r = await client.query<Record<string, unknown>>(s.sql, [user]);
@@ -44,6 +48,7 @@ export class AuthQuery {
       return secret;
     } finally {
       await client.end().catch(() => {});
+      untrack?.();
     }
   }
 }

@@ -154,6 +154,10 @@ export class BackendConnection {
   readonly id = nextConnectionId++;
   readonly createdAt = Date.now();
   lastReleasedAt = Date.now();
+  /** When a session last took it from its pool (0: never). */
+  leasedAt = 0;
+  /** Where it is in its pool (SHOW SERVERS): leased to a session (or being opened for one), idle, or being reset. */
+  poolState: 'leased' | 'idle' | 'reset' = 'leased';
   pid = 0;
   secretKey = 0;
   readonly serverParams = new Map<string, string>();
@@ -317,8 +321,40 @@ export class BackendConnection {
   /** Set by the pool to learn about closes of idle connections. */
   onClosed: ((conn: BackendConnection) => void) | null = null;
 
+  /** The TLS protocol and cipher of the connection ('TLSv1.3/TLS_AES_256_GCM_SHA384'), or '' when plaintext. */
+  get tlsDescription(): string {
+    const s = this.socket;
+    if (!(s instanceof tls.TLSSocket)) return '';
+    return `${s.getProtocol() ?? ''}/${s.getCipher()?.name ?? ''}`;
+  }
+
   write(buf: Buffer): boolean {
     return this.socket.write(buf);
+  }
+
+  /**
+   * Terminate, and resolve once the backend has closed its end of the connection: its process has then exited and
+   * its slot under the node's max_connections is free (PostgreSQL releases the slot before it closes the socket).
+   * A node that has not closed within `timeoutMs` has the socket destroyed.
+   */
+  terminateAndWait(timeoutMs: number): Promise<void> {
+    const socket = this.socket;
+    if (this.closed || socket.destroyed) {
+      this.handleClose(null);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => socket.destroy(), timeoutMs);
+      timer.unref();
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      // Closed for everyone from now on, without telling an owner or the pool: the caller does.
+      this.closed = true;
+      this.owner = null;
+      socket.end(TERMINATE);
+    });
   }
 
   /** Polite close: Terminate, then end. */

@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import type { CatalogSource } from '../router/catalog.js';
+import { OWN_APPLICATION_NAMES, type OwnConnections } from './own-connections.js';
 
 export interface CatalogTarget {
   host: string;
@@ -17,9 +18,9 @@ export interface CatalogTarget {
 /**
  * A CatalogSource that opens a short-lived node-postgres connection per load to the node `target()` names
  * (normally the current primary; null when there is none), bounded by `timeoutMs` for connecting and for
- * the query.
+ * the query. Each connection is listed in `own` (SHOW SERVERS) while it is open.
  */
-export function pgCatalogSource(target: () => CatalogTarget | null, timeoutMs = 10_000): CatalogSource {
+export function pgCatalogSource(target: () => CatalogTarget | null, timeoutMs = 10_000, own: OwnConnections | null = null): CatalogSource {
   return {
     async query(database: string, sql: string) {
       const t = target();
@@ -31,19 +32,21 @@ export function pgCatalogSource(target: () => CatalogTarget | null, timeoutMs = 
         password: t.password,
         ssl: t.ssl ?? false,
         database,
-        application_name: 'pgproxy catalog',
+        application_name: OWN_APPLICATION_NAMES.catalog,
         connectionTimeoutMillis: timeoutMs,
         query_timeout: timeoutMs,
         statement_timeout: timeoutMs,
       });
       // An error event after connect (server gone) must not become an uncaught exception.
       client.on('error', () => undefined);
+      const untrack = own?.track('catalog', client);
       try {
         await client.connect();
         const r = await client.query(sql);
         return { rows: r.rows as Record<string, unknown>[] };
       } finally {
         await client.end().catch(() => undefined);
+        untrack?.();
       }
     },
   };

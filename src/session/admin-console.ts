@@ -7,7 +7,7 @@ import { ProxyError } from '../errors.js';
 import { readyForQuery } from '../wire/backend.js';
 import { FrontendCode, SqlState, TxStatus } from '../wire/codes.js';
 import type { Framer } from '../wire/framer.js';
-import { queryText } from '../wire/frontend.js';
+import { MessageError, queryText } from '../wire/frontend.js';
 
 export interface AdminConsoleHost {
   writeClient(bytes: Buffer): void;
@@ -38,7 +38,14 @@ export class AdminConsole {
     if (this.busy) return false;
     switch (f.type) {
       case FrontendCode.Query: {
-        const sql = queryText(f.buf, f.bodyStart, f.end);
+        let sql: string;
+        try {
+          sql = queryText(f.buf, f.bodyStart, f.end);
+        } catch (err) {
+          if (!(err instanceof MessageError)) throw err;
+          this.host.writeClient(Buffer.concat([new ProxyError(SqlState.ProtocolViolation, err.message).toFrame(), READY]));
+          return true;
+        }
         this.busy = true;
         this.ctx.admin(sql, this.ctx).then(
           (frames) => this.answer(Buffer.concat([frames, READY])),

@@ -1,9 +1,11 @@
 // The admin console (virtual database `pgproxy`, admin.users only) over psql and node-postgres against the
 // shared cluster, RELOAD from a configuration file, SHUTDOWN, and the HTTP endpoints (/metrics, /health, /ready).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// Over 500 lines: the console's commands share one proxy and its traffic (beforeAll); helpers are at the top.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +14,7 @@ import { loadConfigFile } from '../../src/config/load.js';
 import type { ClusterInfo } from '../../src/devcluster/cluster.js';
 import { startProxy, type RunningProxy } from '../../src/server.js';
 import { sharedCluster } from './helpers/cluster.js';
-import { endAll, mapLimit, seenError, tally, withDeadline } from './helpers/load.js';
+import { endAll, mapLimit, seenError, tally, waitUntilRunning, withDeadline } from './helpers/load.js';
 import { eventually, healthChecks, proxyClient, run, sleep, startTestProxy, withProxyClient } from './helpers/proxy.js';
 import { clusterYaml } from './helpers/config-file.js';
 
@@ -147,6 +149,19 @@ function httpGet(port: number, pathName: string, method = 'GET'): Promise<{ stat
   );
 }
 
+/** Runs `fn` on a superuser connection straight to node `i`. */
+async function withNode<T>(i: number, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const n = info.nodes[i]!;
+  const c = new pg.Client({ host: n.host, port: n.port, user: info.users.superuser.name, password: info.users.superuser.password, database: 'postgres', connectionTimeoutMillis: 10_000 });
+  c.on('error', () => undefined);
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
 // ------------------------------------------------------------------------------------------------ the shared proxy
 
 let proxy: RunningProxy;
@@ -176,7 +191,7 @@ describe('admin console: SHOW commands', () => {
     const t = await psqlTable(proxy, 'SHOW HELP');
     expect(t.columns).toEqual(['command']);
     const commands = t.rows.map((r) => r.command);
-    for (const c of ['SHOW NODES', 'SHOW POOL_NODES', 'SHOW POOLS', 'SHOW CLIENTS', 'SHOW SERVERS', 'SHOW STATS', 'SHOW CONFIG', 'RELOAD', 'PAUSE', 'RESUME', 'DETACH NODE n', 'ATTACH NODE n', 'SHUTDOWN', 'SHOW HELP']) {
+    for (const c of ['SHOW NODES', 'SHOW POOL_NODES', 'SHOW POOLS', 'SHOW CLIENTS', 'SHOW SERVERS', 'SHOW USERS', 'SHOW DATABASES', 'SHOW STATS', 'SHOW CONFIG', 'SHOW VERSION', 'RELOAD', 'PAUSE', 'RESUME', 'DETACH NODE n', 'ATTACH NODE n', 'SHUTDOWN', 'SHOW HELP']) {
       expect(commands).toContain(c);
     }
     const viaPg = await adminQuery(proxy, 'show help;');
@@ -269,13 +284,12 @@ describe('admin console: SHOW commands', () => {
       expect(clients.rows.some((r) => r.database === ADMIN_DB && r.user === 'app')).toBe(true);
 
       const servers = await adminQuery(proxy, 'SHOW SERVERS');
-      expect(servers.columns).toEqual(['id', 'node', 'database', 'user', 'backend_pid', 'state', 'client_id']);
-      const mine = servers.rows.filter((r) => r.client_id === me[0]!.id);
+      const mine = servers.rows.filter((r) => r.link === me[0]!.id);
       expect(mine).toHaveLength(2);
       for (const s of mine) {
-        const port = portOf(Number(s.node!.replace('node', '')));
-        expect(Number(s.backend_pid)).toBe(seen.get(port));
-        expect(s).toMatchObject({ database: info.database, user: 'app', state: 'idle' });
+        expect(Number(s.port)).toBe(portOf(Number(s.node!.replace('node', ''))));
+        expect(Number(s.remote_pid)).toBe(seen.get(Number(s.port)));
+        expect(s).toMatchObject({ type: 'S', database: info.database, user: 'app', state: 'used', application_name: appName });
       }
       await c.query('COMMIT');
     } finally {
@@ -283,6 +297,131 @@ describe('admin console: SHOW commands', () => {
     }
     // Gone once it disconnects.
     await eventually(async () => !(await adminQuery(proxy, 'SHOW CLIENTS')).rows.some((r) => r.application_name === appName), 5_000);
+  });
+
+  it('SHOW SERVERS: every backend connection, pooled (idle, used, active) and pgproxy\u2019s own (health, replay), with the pid, user and database its node reports for it', async () => {
+    const table = `adm_servers_${process.pid}`;
+    await withProxyClient(proxy, info, (c) => c.query(`CREATE TABLE IF NOT EXISTS ${table} (i int)`));
+    const [appX, appY] = [`servers-x-${process.pid}`, `servers-y-${process.pid}`];
+    const x = proxyClient(proxy, info, info.users.app, { application_name: appX });
+    const y = proxyClient(proxy, info, info.users.app, { application_name: appY });
+    await Promise.all([x.connect(), y.connect()]);
+    try {
+      // X holds a lock on the primary; Y's statement waits for it there: X's connection is used, Y's active.
+      await x.query('BEGIN');
+      await x.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+      const ySql = `SELECT count(*) FROM ${table}`;
+      await y.query('BEGIN');
+      const yDone = y.query(ySql);
+      await waitUntilRunning(info, ySql);
+      const servers = await adminQuery(proxy, 'SHOW SERVERS');
+      const clients = await adminQuery(proxy, 'SHOW CLIENTS');
+      expect(servers.columns).toEqual([
+        'type', 'user', 'database', 'state', 'addr', 'port', 'local_addr', 'local_port', 'connect_time', 'request_time',
+        'wait', 'wait_us', 'close_needed', 'ptr', 'link', 'remote_pid', 'tls', 'application_name', 'node',
+      ]);
+      const idOf = (app: string): string => clients.rows.find((r) => r.application_name === app)!.id!;
+      const linked = (app: string): (string | null)[][] => servers.rows.filter((r) => r.link === idOf(app)).map((r) => [r.node, r.state, r.application_name]);
+      expect(linked(appX)).toEqual([['node0', 'used', appX]]);
+      expect(linked(appY)).toEqual([['node0', 'active', appY]]);
+      // The short sessions of beforeAll left their standby connections idle in the pools.
+      expect(servers.rows.filter((r) => r.state === 'idle' && r.node !== 'node0').length).toBeGreaterThanOrEqual(1);
+      // One health-check connection and one replay-position poller per node.
+      for (const kind of ['health', 'replay']) {
+        expect(servers.rows.filter((r) => r.state === kind).map((r) => r.node).sort(), kind).toEqual(['node0', 'node1', 'node2']);
+      }
+      const pooled = servers.rows.filter((r) => ['idle', 'used', 'active', 'reset'].includes(r.state!));
+      const pools = await adminQuery(proxy, 'SHOW POOLS');
+      expect(pooled.length).toBe(pools.rows.reduce((n, r) => n + Number(r.active) + Number(r.idle), 0));
+      // Each connection as its node sees it: matched by the port pgproxy's end of it uses.
+      for (const [i, n] of info.nodes.entries()) {
+        const activity = await withNode(i, (c) => c.query<{ pid: number; usename: string; datname: string; application_name: string; client_port: number }>(`SELECT pid, usename, datname, application_name, client_port FROM pg_stat_activity WHERE client_port IS NOT NULL`));
+        for (const r of servers.rows.filter((s) => s.node === n.name && s.state !== 'catalog' && s.state !== 'auth_query')) {
+          expect(r).toMatchObject({ type: 'S', addr: n.host, port: String(n.port), local_addr: '127.0.0.1', wait: '0', close_needed: '0' });
+          const a = activity.rows.find((row) => row.client_port === Number(r.local_port));
+          expect(a, `${r.state} connection from port ${r.local_port} on ${n.name}`).toBeDefined();
+          expect({ pid: String(a!.pid), user: a!.usename, database: a!.datname }).toEqual({ pid: r.remote_pid, user: r.user, database: r.database });
+          if (r.state === 'health' || r.state === 'replay') expect(a!.application_name).toBe(r.application_name);
+          if (r.state === 'used' || r.state === 'active') expect(a!.application_name).toBe(r.application_name);
+        }
+      }
+      await x.query('COMMIT');
+      await withDeadline(yDone, 10_000, 'Y after the lock');
+      await y.query('COMMIT');
+    } finally {
+      await endAll([x, y]);
+      await withProxyClient(proxy, info, (c) => c.query(`DROP TABLE IF EXISTS ${table}`));
+    }
+  });
+
+  it('SHOW USERS, SHOW DATABASES and SHOW VERSION with PgBouncer\u2019s columns', async () => {
+    const held = proxyClient(proxy, info);
+    await held.connect();
+    try {
+      await held.query('SELECT 1'); // a standby connection leased by this client
+      const users = await psqlTable(proxy, 'SHOW USERS');
+      expect(users.columns).toEqual(['name', 'pool_size', 'pool_mode', 'max_user_connections', 'current_connections', 'current_client_connections']);
+      expect(users.rows.map((r) => r.name)).toEqual([info.users.app.name, info.users.scram.name]);
+      const app = users.rows[0]!;
+      expect(app).toMatchObject({ pool_size: '50', pool_mode: 'session', max_user_connections: '0' });
+      const appPools = (await adminQuery(proxy, 'SHOW POOLS')).rows.filter((r) => r.user === info.users.app.name);
+      expect(Number(app.current_connections)).toBe(appPools.reduce((n, r) => n + Number(r.active) + Number(r.idle), 0));
+      // The held client and psql's own session on the console.
+      expect(Number(app.current_client_connections)).toBeGreaterThanOrEqual(2);
+
+      const dbs = await psqlTable(proxy, 'SHOW DATABASES');
+      expect(dbs.columns).toEqual([
+        'name', 'host', 'port', 'database', 'force_user', 'pool_size', 'min_pool_size', 'reserve_pool', 'pool_mode',
+        'max_connections', 'current_connections', 'paused', 'disabled', 'node',
+      ]);
+      const appDb = dbs.rows.filter((r) => r.name === info.database);
+      expect(appDb.map((r) => [r.node, r.host, r.port, r.database, r.pool_mode, r.paused, r.disabled])).toEqual(
+        info.nodes.map((n) => [n.name, n.host, String(n.port), info.database, 'session', '0', '0']),
+      );
+      for (const r of appDb) {
+        const pools = (await adminQuery(proxy, 'SHOW POOLS')).rows.filter((p) => p.database === info.database && p.node === r.node);
+        expect(Number(r.current_connections), r.node!).toBe(pools.reduce((n, p) => n + Number(p.active) + Number(p.idle), 0));
+      }
+      expect(dbs.rows.find((r) => r.name === ADMIN_DB)).toMatchObject({ database: ADMIN_DB, pool_size: '0' });
+
+      const version = await adminQuery(proxy, 'SHOW VERSION');
+      const pkg = JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json'), 'utf8')) as { version: string };
+      expect(version).toEqual({ columns: ['version'], rows: [{ version: `pgproxy ${pkg.version}` }] });
+    } finally {
+      await held.end();
+    }
+  });
+
+  it('SHOW POOL_NODES on a fresh client session marks the node its reads will go to, before its first read (load_balance: session)', async () => {
+    for (let i = 0; i < 6; i++) {
+      await withProxyClient(proxy, info, async (c) => {
+        const marked = async (): Promise<number[]> => (await c.query<{ port: string; load_balance_node: string }>('SHOW POOL_NODES')).rows.filter((r) => r.load_balance_node === 'true').map((r) => Number(r.port));
+        const before = await marked();
+        expect(before).toHaveLength(1);
+        expect([portOf(1), portOf(2)]).toContain(before[0]); // weights 0/1/1
+        const read = (await c.query<{ port: number }>('SELECT inet_server_port() AS port')).rows[0]!.port;
+        expect(read).toBe(before[0]);
+        expect(await marked()).toEqual(before);
+      });
+    }
+    // The console's own session reads nothing: no node is its load-balance node.
+    expect((await adminQuery(proxy, 'SHOW POOL_NODES')).rows.map((r) => r.load_balance_node)).toEqual(['false', 'false', 'false']);
+  });
+
+  it('with load_balance: statement, SHOW POOL_NODES marks the node of the session\u2019s last read (none before the first)', async () => {
+    const p = await startTestProxy(info, { routing: { load_balance: 'statement' } });
+    try {
+      await withProxyClient(p, info, async (c) => {
+        const marked = async (): Promise<number[]> => (await c.query<{ port: string; load_balance_node: string }>('SHOW POOL_NODES')).rows.filter((r) => r.load_balance_node === 'true').map((r) => Number(r.port));
+        expect(await marked()).toEqual([]);
+        for (let i = 0; i < 6; i++) {
+          const read = (await c.query<{ port: number }>('SELECT inet_server_port() AS port')).rows[0]!.port;
+          expect(await marked()).toEqual([read]);
+        }
+      });
+    } finally {
+      await p.close();
+    }
   });
 
   it('SHOW STATS: after reads and writes, the standbys count queries and reads, the primary writes', async () => {

@@ -628,15 +628,19 @@ describe('(g) health_check.fail_on_backend_error', () => {
     await eventually(() => [...proxy.context.sessions].every((s) => !s.describe().servers.some((b) => b.node === 'node1')), 10_000, 10, 'the lost backend dropped by its session');
   }
 
-  it('true (default): a terminated backend marks its node down, and the next check marks it up again', async () => {
+  it('true (default): a terminated backend gets its node checked at once on a new connection; it answers, so it stays up', async () => {
     const proxy = await proxyWith({ backends: READS_ON_NODE1, health_check: health });
     const changes = recordTopology(proxy);
     const w = await connectWatched(proxy, info);
     try {
+      const confirmedBefore = proxy.health.confirmations;
       const pid = await backendOnNode1(w);
       await terminateOnNode1(pid);
-      await eventually(() => changes.some((c) => c.node === 'node1' && c.to === 'down'), 5_000, 20);
-      await eventually(() => changes.some((c) => c.node === 'node1' && c.to === 'up standby') && proxy.context.topology.nodes[1]!.up, 5_000, 50);
+      await backendLossSeen(proxy);
+      await eventually(() => proxy.health.confirmations > confirmedBefore, 5_000, 20, 'the check that confirms the failure');
+      await healthChecks(proxy, 2);
+      expect(changes).toEqual([]);
+      expect(proxy.context.topology.nodes[1]!.up).toBe(true);
     } finally {
       await endAll([w.client]);
       await closeProxy(proxy);
@@ -717,6 +721,88 @@ describe('(i) connections given back where a waiter can use them', () => {
       await b.client.query('COMMIT');
       await endAll([b.client]);
     } finally {
+      await closeProxy(proxy);
+    }
+  });
+
+  it('a session waiting under limits.max_connections_per_node gets the slot of a connection that goes idle in another pool on that node, once that backend has exited', async () => {
+    // Reads on node0 too, so that A's plain read leaves a connection that goes back to its pool as it is (no reset).
+    const readsOnNode0 = info.nodes.map((n, i) => ({ name: n.name, host: n.host, port: n.port, weight: i === 0 ? 1 : 0 }));
+    const proxy = await proxyWith({ backends: readsOnNode0, limits: { max_connections_per_node: 1 }, pool: { acquire_timeout_ms: 15_000 } });
+    const appA = `node-cap-a-${process.pid}`;
+    const a = await connectWatched(proxy, info, { application_name: appA });
+    const b = await connectWatched(proxy, info, {}, info.users.scram);
+    let stopped = 0;
+    try {
+      // A (user app) holds node0's one connection; B (app_scram) waits for a connection there.
+      await a.client.query('SELECT 1');
+      const [{ pid: aPid }] = await primaryQuery<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [appA]);
+      await b.client.query('BEGIN');
+      const waiting = withDeadline(b.client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'), 20_000, 'B in its transaction').then(
+        (r) => ({ pid: r.rows[0]!.pid, err: null }),
+        (e: unknown) => ({ pid: 0, err: seenError(e) }),
+      );
+      const bWaiting = (): number | undefined => poolOf(proxy, 0, info.users.scram.name)?.waitingCount;
+      await eventually(() => bWaiting() === 1, 10_000, 20, 'B waits for a node0 connection');
+      // A's backend cannot exit while it is stopped: its slot on the node stays taken, and B must wait for it.
+      process.kill(aPid!, 'SIGSTOP');
+      stopped = aPid!;
+      await a.client.end(); // A's connection goes idle in app's pool, where no one waits, and is closed for B
+      const appPool = poolOf(proxy, 0, info.users.app.name)!;
+      await eventually(() => appPool.idleCount === 0 && appPool.activeCount === 0 && [...appPool.connections()].length === 0, 10_000, 20, 'A\u2019s connection closing');
+      await healthChecks(proxy, 2);
+      expect({ waiting: bWaiting(), counted: proxy.context.pools.connectionsToNode(0) }).toEqual({ waiting: 1, counted: 1 });
+      process.kill(aPid!, 'SIGCONT');
+      stopped = 0;
+      const served = await waiting;
+      expect(served.err).toBeNull();
+      expect(served.pid).not.toBe(aPid);
+      expect(await primaryQuery<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [aPid])).toEqual([{ n: 0 }]);
+      await b.client.query('COMMIT');
+    } finally {
+      if (stopped !== 0) process.kill(stopped, 'SIGCONT');
+      await endAll([a.client, b.client]);
+      await closeProxy(proxy);
+    }
+  });
+
+  it('a session that finds no slot under limits.max_connections_per_node within acquire_timeout_ms gets 53300 naming the limit', async () => {
+    const proxy = await proxyWith({ backends: READS_ON_NODE1, limits: { max_connections_per_node: 1 }, pool: { acquire_timeout_ms: 1_000 } });
+    const a = await connectWatched(proxy, info);
+    const b = await connectWatched(proxy, info, {}, info.users.scram);
+    try {
+      await a.client.query('BEGIN; SELECT 1');
+      const err = await outcome(b.client.query('BEGIN; SELECT 1'), 10_000, 'BEGIN over the node limit');
+      expect({ code: err?.code, severity: err?.severity }).toEqual({ code: '53300', severity: 'ERROR' });
+      expect(err!.message).toMatch(/no connection to node0 free within 1000 ms \(limits\.max_connections_per_node \(1\) reached; pool\.acquire_timeout_ms\)/);
+      await a.client.query('COMMIT');
+    } finally {
+      await endAll([a.client, b.client]);
+      await closeProxy(proxy);
+    }
+  });
+
+  it('pool.acquire_timeout_ms: 0 waits as long as it takes: a session still waits after several health checks, and is served when a connection is free', async () => {
+    const proxy = await proxyWith({ backends: READS_ON_NODE1, pool: { max_per_node: 1, acquire_timeout_ms: 0 } });
+    const a = await connectWatched(proxy, info);
+    const b = await connectWatched(proxy, info);
+    try {
+      await a.client.query('BEGIN; SELECT 1');
+      const outcomeOfB: { value: SeenError | 'ok' | null } = { value: null };
+      const waiting = b.client.query('BEGIN; SELECT 1').then(
+        () => void (outcomeOfB.value = 'ok'),
+        (e: unknown) => void (outcomeOfB.value = seenError(e)),
+      );
+      await eventually(() => poolOf(proxy, 0, info.users.app.name)?.waitingCount === 1, 10_000, 20, 'B waits');
+      await healthChecks(proxy, 4);
+      expect({ outcome: outcomeOfB.value, waiting: poolOf(proxy, 0, info.users.app.name)?.waitingCount }).toEqual({ outcome: null, waiting: 1 });
+      await a.client.query('COMMIT');
+      await a.client.end();
+      await withDeadline(waiting, 10_000, 'B served');
+      expect(outcomeOfB.value).toBe('ok');
+      await b.client.query('COMMIT');
+    } finally {
+      await endAll([a.client, b.client]);
       await closeProxy(proxy);
     }
   });

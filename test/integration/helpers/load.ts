@@ -238,3 +238,30 @@ export function tally<T>(items: readonly T[], key: (t: T) => string): Record<str
   }
   return out;
 }
+
+/**
+ * Session-pooled writers held at a gate: each client opens a transaction with one INSERT into `table` (so it holds a
+ * primary connection until it leaves), waits until `open()`, commits, runs `more` one-row INSERT transactions and
+ * `last` if given, then ends. `holding()` counts the clients that got their first INSERT in.
+ */
+export function gatedWriters(
+  clients: readonly pg.Client[],
+  table: string,
+  more: number,
+  last?: (c: pg.Client) => Promise<unknown>,
+): { runs: Promise<void>[]; open(): void; holding(): number } {
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  let holding = 0;
+  const runs = clients.map(async (c, i) => {
+    await c.query('BEGIN');
+    await c.query(`INSERT INTO ${table} VALUES (${i}, 0)`);
+    holding++;
+    await gate;
+    await c.query('COMMIT');
+    for (let n = 1; n <= more; n++) await c.query(`BEGIN; INSERT INTO ${table} VALUES (${i}, ${n}); COMMIT`);
+    if (last) await last(c);
+    await c.end();
+  });
+  return { runs, open, holding: () => holding };
+}
