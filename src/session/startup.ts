@@ -17,8 +17,10 @@ import type { AuthFlow } from '../wire/auth/flow.js';
 import { hbaMethod } from '../wire/auth/hba.js';
 import { AUTH_OK, SSL_ACCEPTED, SSL_REFUSED, backendKeyData, parameterStatus, readyForQuery } from '../wire/backend.js';
 import { BackendCode, CANCEL_REQUEST_CODE, FrontendCode, GSSENC_REQUEST_CODE, PROTOCOL_3_0, SSL_REQUEST_CODE, SqlState, TxStatus } from '../wire/codes.js';
-import { FrameError, type Framer } from '../wire/framer.js';
-import { parseStartup } from '../wire/frontend.js';
+import type { Framer } from '../wire/framer.js';
+import { AUTH_MESSAGE_LIMITS, parseStartup } from '../wire/frontend.js';
+import { ProxySettings } from './proxy-settings.js';
+import { proxyStartupEntries } from './settings.js';
 
 export const ADMIN_DATABASE = 'pgproxy';
 
@@ -94,6 +96,8 @@ export class Startup {
   private secret = '';
   private flow: AuthFlow | null = null;
   private scramKeys: ScramClientKeys | null = null;
+  private sslDone = false;
+  private gssDone = false;
 
   constructor(private readonly host: StartupHost) {}
 
@@ -129,13 +133,20 @@ export class Startup {
     const host = this.host;
     const ctx = host.ctx;
     const buf = f.buf;
-    if (f.end - f.start < 8) throw new FrameError('startup packet too short');
     const code = buf.readInt32BE(f.start + 4);
-    if (code === SSL_REQUEST_CODE || code === GSSENC_REQUEST_CODE) {
-      // Bytes sent after the request, before our answer, would be read as if encrypted (CVE-2021-23214).
-      if (f.buffered > 0) throw new FrameError('unexpected data after encryption request');
+    // Each request is answered once; a second one is read as a startup packet of an unknown protocol, as PostgreSQL does.
+    if ((code === SSL_REQUEST_CODE && !this.sslDone) || (code === GSSENC_REQUEST_CODE && !this.gssDone)) {
+      const ssl = code === SSL_REQUEST_CODE;
+      if (ssl) this.sslDone = true;
+      else this.gssDone = true;
+      const accept = ssl && ctx.tls !== null && !host.tls;
+      if (f.buffered > 0) {
+        // Bytes sent after the request, before our answer, would be read as if encrypted (CVE-2021-23214).
+        if (!accept) host.write(SSL_REFUSED);
+        return host.fatal(new ProxyError(SqlState.ProtocolViolation, `received unencrypted data after ${ssl ? 'SSL' : 'GSSAPI encryption'} request`, 'FATAL'));
+      }
       f.expectUntyped();
-      if (code === SSL_REQUEST_CODE && ctx.tls !== null && !host.tls) {
+      if (accept) {
         host.write(SSL_ACCEPTED);
         host.startTls();
       } else {
@@ -149,14 +160,18 @@ export class Startup {
       return;
     }
     if (code >> 16 !== 3) {
-      host.fatal(new ProxyError(SqlState.FeatureNotSupported, `unsupported frontend protocol ${code >> 16}.${code & 0xffff}: server supports 3.0 to 3.0`, 'FATAL'));
-      return;
+      const message = `unsupported frontend protocol ${code >> 16}.${code & 0xffff}: server supports 3.0 to 3.0`;
+      if (code >> 16 >= 3) return host.fatal(new ProxyError(SqlState.FeatureNotSupported, message, 'FATAL'));
+      // A client of protocol 2 reads errors in that protocol's format: 'E', the text, NUL (as PostgreSQL sends it).
+      host.write(Buffer.from(`EFATAL:  ${message}\n\0`, 'utf8'));
+      return host.close();
     }
     const startup = parseStartup(buf, f.start, f.end);
     const unsupported = [...startup.params.keys()].filter((k) => k.startsWith('_pq_.'));
     if (startup.protocol !== PROTOCOL_3_0 || unsupported.length > 0) host.write(negotiateProtocolVersion(unsupported));
     for (const k of unsupported) startup.params.delete(k);
     f.setMaxFrame(MAX_AUTH_MESSAGE);
+    f.setTypeLimits(AUTH_MESSAGE_LIMITS);
     const user = startup.params.get('user');
     if (!user) return host.fatal(new ProxyError(SqlState.InvalidAuthorization, 'no PostgreSQL user name specified in startup packet', 'FATAL'));
     const replication = startup.params.get('replication');
@@ -256,6 +271,16 @@ export class Startup {
       return this.finish(ADMIN_PARAMS, true);
     }
     host.write(AUTH_OK);
+    const proxyEntries = proxyStartupEntries(this.startupParams);
+    if (proxyEntries.length > 0) {
+      // pgproxy.* values in the startup options are checked now, as PostgreSQL checks `-c` options at login.
+      try {
+        new ProxySettings(proxyEntries);
+      } catch (err) {
+        if (err instanceof ProxyError) return host.fatal(err);
+        throw err;
+      }
+    }
     const known = ctx.pools.serverParams(this.database, this.user);
     if (known !== undefined) return this.finish(known, false);
     // First client of this (database, user): learn the server's parameters (and that the login works) from a real

@@ -88,6 +88,7 @@ export const SqlState = {
   InFailedTransaction: '25P02',
   QueryCanceled: '57014',
   InternalError: 'XX000',
+  ProgramLimitExceeded: '54000',
   InvalidCatalogName: '3D000',
   InvalidSqlStatementName: '26000',
 } as const;

@@ -6,8 +6,47 @@
  * whenever the frame lies wholly inside it, so nothing is copied in the common case. Only a frame split
  * across chunks is assembled in a carry-over buffer.
  */
+/** What was wrong with a frame, which decides the answer (PostgreSQL's, see docs/protocol-violations.md). */
+export const enum FrameFault {
+  /** A length PostgreSQL itself would not read (below 4, over its limit for the type): it logs and closes silently. */
+  Length,
+  /** A length within PostgreSQL's limits but over the framer's own (a configured limit): a clear error. */
+  OverLimit,
+  /** A type byte that is not a message a client sends in this phase: FATAL, like PostgreSQL. */
+  Type,
+}
+
 export class FrameError extends Error {
   readonly code = 'FRAME';
+  constructor(
+    message: string,
+    readonly fault: FrameFault = FrameFault.Length,
+    /** The frame's type byte (for FrameFault.Type). */
+    readonly type = 0,
+    /** The frame's size in bytes (for FrameFault.OverLimit). */
+    readonly size = 0,
+  ) {
+    super(message);
+  }
+}
+
+/** PostgreSQL's limits on the length word of what a client sends (libpq.h, postgres.c SocketBackend). */
+export const PQ_SMALL_MESSAGE_LIMIT = 10_000;
+export const PQ_LARGE_MESSAGE_LIMIT = 0x3fff_fffe;
+/** A startup-phase packet's length word: the protocol code plus at most 10,000 bytes (postmaster.c). */
+export const MIN_STARTUP_LENGTH = 8;
+export const MAX_STARTUP_LENGTH = 10_004;
+
+/**
+ * Per type byte, the largest length word PostgreSQL accepts for it; 0: not a message a client may send. The
+ * framer checks the type as soon as its byte arrives, before waiting for a body, as PostgreSQL does.
+ */
+export type TypeLimits = Int32Array;
+
+export function typeLimits(entries: Readonly<Record<string, number>>): TypeLimits {
+  const t = new Int32Array(256);
+  for (const [ch, limit] of Object.entries(entries)) t[ch.charCodeAt(0)] = limit;
+  return t;
 }
 
 export class Framer {
@@ -27,12 +66,18 @@ export class Framer {
   private carry: Buffer | null = null;
   private carryLen = 0;
   private untyped: boolean;
+  private limits: TypeLimits | null = null;
 
   constructor(
     private maxFrame: number,
     untypedFirst = false,
   ) {
     this.untyped = untypedFirst;
+  }
+
+  /** Checks the type byte of every typed frame against `limits` (null: any type, only maxFrame applies). */
+  setTypeLimits(limits: TypeLimits | null): void {
+    this.limits = limits;
   }
 
   /** The next frame is a startup-phase frame without a type byte (after an SSL/GSS refusal). */
@@ -91,6 +136,7 @@ export class Framer {
     const chunk = this.chunk;
     const avail = chunk.length - this.pos;
     if (avail === 0) return false;
+    if (!this.untyped && this.limits !== null && this.limits[chunk[this.pos]!] === 0) throw this.typeFault(chunk[this.pos]!);
     if (avail < headerLen) {
       this.stash(chunk, this.pos, chunk.length, headerLen);
       this.pos = chunk.length;
@@ -98,7 +144,7 @@ export class Framer {
     }
     const p = this.pos;
     const len = this.untyped ? chunk.readInt32BE(p) : chunk.readInt32BE(p + 1);
-    const total = this.frameTotal(len, headerLen);
+    const total = this.frameTotal(len, headerLen, chunk[p]!);
     if (avail < total) {
       this.stash(chunk, p, chunk.length, total);
       this.pos = chunk.length;
@@ -125,7 +171,7 @@ export class Framer {
     }
     const carry = this.carry!;
     const len = this.untyped ? carry.readInt32BE(0) : carry.readInt32BE(1);
-    const total = this.frameTotal(len, headerLen);
+    const total = this.frameTotal(len, headerLen, carry[0]!);
     if (this.carryLen < total) {
       if (this.carry!.length < total) this.grow(total);
       const take = Math.min(total - this.carryLen, chunk.length - this.pos);
@@ -146,12 +192,19 @@ export class Framer {
     return true;
   }
 
-  private frameTotal(len: number, headerLen: number): number {
-    const total = len + headerLen - 4;
-    if (len < 4 || total > this.maxFrame) {
-      throw new FrameError(len < 4 ? `invalid message length ${len}` : `message of ${total} bytes exceeds the limit of ${this.maxFrame}`);
+  private frameTotal(len: number, headerLen: number, first: number): number {
+    if (this.untyped) {
+      if (len < MIN_STARTUP_LENGTH || len > MAX_STARTUP_LENGTH) throw new FrameError(`invalid length of startup packet (${len})`);
+    } else if (len < 4 || (this.limits !== null && len > this.limits[first]!)) {
+      throw new FrameError(`invalid message length ${len} for message type ${first}`);
     }
+    const total = len + headerLen - 4;
+    if (total > this.maxFrame) throw new FrameError(`message of ${total} bytes exceeds the limit of ${this.maxFrame}`, FrameFault.OverLimit, first, total);
     return total;
+  }
+
+  private typeFault(type: number): FrameError {
+    return new FrameError(`invalid frontend message type ${type}`, FrameFault.Type, type);
   }
 
   private stash(src: Buffer, from: number, to: number, expected: number): void {

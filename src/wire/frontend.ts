@@ -4,16 +4,68 @@
  * @see https://www.postgresql.org/docs/current/protocol-message-formats.html
  */
 import { FrontendCode } from './codes.js';
+import { PQ_LARGE_MESSAGE_LIMIT, PQ_SMALL_MESSAGE_LIMIT, typeLimits } from './framer.js';
 
+/** A message whose body PostgreSQL would reject; the message is PostgreSQL's (pqformat.c). */
 export class MessageError extends Error {
   readonly code = 'MESSAGE';
 }
 
+/** What a logged-in client may send, with PostgreSQL's length limit for each type (postgres.c SocketBackend). */
+export const SESSION_MESSAGE_LIMITS = typeLimits({
+  Q: PQ_LARGE_MESSAGE_LIMIT,
+  F: PQ_LARGE_MESSAGE_LIMIT,
+  B: PQ_LARGE_MESSAGE_LIMIT,
+  P: PQ_LARGE_MESSAGE_LIMIT,
+  d: PQ_LARGE_MESSAGE_LIMIT,
+  X: PQ_SMALL_MESSAGE_LIMIT,
+  C: PQ_SMALL_MESSAGE_LIMIT,
+  D: PQ_SMALL_MESSAGE_LIMIT,
+  E: PQ_SMALL_MESSAGE_LIMIT,
+  H: PQ_SMALL_MESSAGE_LIMIT,
+  S: PQ_SMALL_MESSAGE_LIMIT,
+  c: PQ_SMALL_MESSAGE_LIMIT,
+  f: PQ_SMALL_MESSAGE_LIMIT,
+});
+
+/** PostgreSQL's limit on an authentication message (PG_MAX_AUTH_TOKEN_LENGTH); nothing else is expected then. */
+export const AUTH_MESSAGE_LIMITS = typeLimits({ p: 65_535 });
+
 /** Index of the NUL ending the C string at `from`, or a MessageError when it runs past `end`. */
 export function cstringEnd(buf: Buffer, from: number, end: number): number {
   const z = buf.indexOf(0, from);
-  if (z < 0 || z >= end) throw new MessageError('unterminated string in message');
+  if (z < 0 || z >= end) throw new MessageError('invalid string in message');
   return z;
+}
+
+/**
+ * What PostgreSQL would say about the body of a Close, Describe, Execute, Flush or Sync (each read field by
+ * field, then checked for leftover bytes), or null when it is well formed. Other types: null.
+ */
+export function bodyProblem(type: number, buf: Buffer, bodyStart: number, end: number): string | null {
+  switch (type) {
+    case FrontendCode.Close:
+    case FrontendCode.Describe: {
+      if (end === bodyStart) return 'no data left in message';
+      const z = buf.indexOf(0, bodyStart + 1);
+      if (z < 0 || z >= end) return 'invalid string in message';
+      if (z !== end - 1) return 'invalid message format';
+      const sub = buf[bodyStart]!;
+      if (sub !== 0x53 && sub !== 0x50) return `invalid ${type === FrontendCode.Close ? 'CLOSE' : 'DESCRIBE'} message subtype ${sub}`;
+      return null;
+    }
+    case FrontendCode.Execute: {
+      const z = buf.indexOf(0, bodyStart);
+      if (z < 0 || z >= end) return 'invalid string in message';
+      if (end - (z + 1) < 4) return 'insufficient data left in message';
+      return end - (z + 1) > 4 ? 'invalid message format' : null;
+    }
+    case FrontendCode.Flush:
+    case FrontendCode.Sync:
+      return end === bodyStart ? null : 'invalid message format';
+    default:
+      return null;
+  }
 }
 
 export interface StartupPacket {

@@ -84,7 +84,7 @@ const STARTUP: Record<string, Gen> = {
     const len = int(r, -5, 7);
     return { junk: len >= 4 ? Buffer.concat([untyped(len, bytes(r, Math.max(0, len - 4)))]) : untyped(len, bytes(r, int(r, 0, 8))), selfClosing: true };
   },
-  'length over 10000': (r) => ({ junk: untyped(pick(r, [10_001, 65_536, 1 << 20, 0x7fffffff, -1]), bytes(r, int(r, 0, 32))), selfClosing: true }),
+  'length over 10004': (r) => ({ junk: untyped(pick(r, [10_005, 65_536, 1 << 20, 0x7fffffff, -1]), bytes(r, int(r, 0, 32))), selfClosing: true }),
   'truncated packet': (r, ctx) => {
     const p = startupPacket({ user: ctx.user, database: ctx.database });
     return { junk: p.subarray(0, int(r, 1, p.length - 1)), selfClosing: false };
@@ -139,14 +139,15 @@ const IDLE: Record<string, Gen> = {
   'unknown type byte': (r) => ({ junk: frame(unknownType(r), bytes(r, int(r, 0, 30))), selfClosing: true }),
   'length below 4': (r) => ({ junk: rawTyped(pick(r, [0x51, 0x50, 0x42, 0x53, 0x44]), int(r, -10, 3), bytes(r, 8)), selfClosing: true }),
   'length over the limit': (r) => ({ junk: rawTyped(pick(r, [0x51, 0x50, 0x42, 0x64]), pick(r, [0x40000001, 0x7fffffff]), bytes(r, 16)), selfClosing: true }),
-  'Query without NUL': (r) => ({ junk: frame('Q', noNul(r, int(r, 0, 40))), selfClosing: true }),
+  // ERROR 08P01 (PostgreSQL's answer to a field it cannot read), and the session goes on.
+  'Query without NUL': (r) => ({ junk: frame('Q', noNul(r, int(r, 0, 40))), selfClosing: false }),
   'Parse with unterminated name or SQL': (r) =>
-    r() < 0.5 ? { junk: frame('P', noNul(r, int(r, 1, 20))), selfClosing: true } : { junk: frame('P', Buffer.concat([Buffer.from('s\0'), noNul(r, int(r, 1, 30))])), selfClosing: true },
+    r() < 0.5 ? { junk: frame('P', noNul(r, int(r, 1, 20))), selfClosing: false } : { junk: frame('P', Buffer.concat([Buffer.from('s\0'), noNul(r, int(r, 1, 30))])), selfClosing: false },
   'Bind with unterminated names': (r) =>
-    r() < 0.5 ? { junk: frame('B', noNul(r, int(r, 0, 10))), selfClosing: true } : { junk: frame('B', Buffer.concat([Buffer.from('p\0'), noNul(r, int(r, 1, 10))])), selfClosing: true },
-  'Describe S with unterminated name': (r) => ({ junk: frame('D', Buffer.concat([Buffer.from('S'), noNul(r, int(r, 0, 10))])), selfClosing: true }),
-  'Close with unterminated name': (r) => ({ junk: frame('C', Buffer.concat([Buffer.from(pick(r, ['S', 'P'])), noNul(r, int(r, 0, 10))])), selfClosing: true }),
-  'Close without a body': () => ({ junk: frame('C'), selfClosing: true }),
+    r() < 0.5 ? { junk: frame('B', noNul(r, int(r, 0, 10))), selfClosing: false } : { junk: frame('B', Buffer.concat([Buffer.from('p\0'), noNul(r, int(r, 1, 10))])), selfClosing: false },
+  'Describe S with unterminated name': (r) => ({ junk: frame('D', Buffer.concat([Buffer.from('S'), noNul(r, int(r, 0, 10))])), selfClosing: false }),
+  'Close with unterminated name': (r) => ({ junk: frame('C', Buffer.concat([Buffer.from(pick(r, ['S', 'P'])), noNul(r, int(r, 0, 10))])), selfClosing: false }),
+  'Close without a body': () => ({ junk: frame('C'), selfClosing: false }),
   // Forwarded to a backend, which answers with an error; the session goes on.
   'Bind with a garbled parameter section, then Sync': (r) => ({ junk: Buffer.concat([frame('B', Buffer.concat([Buffer.from('\0\0'), bytes(r, int(r, 0, 20))])), serialize.sync()]), selfClosing: false, messages: 2 }),
   'Execute/Describe P with junk, then Sync': (r) => ({

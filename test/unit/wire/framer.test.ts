@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FrameError, Framer } from '../../../src/wire/framer.js';
+import { FrameError, FrameFault, Framer, MAX_STARTUP_LENGTH, typeLimits } from '../../../src/wire/framer.js';
 import { prng } from '../../prng.js';
 
 // Framer tests in the manner of pg-protocol's inbound-parser tests: the same byte stream is cut every way we can
@@ -283,17 +283,17 @@ describe('Framer: untyped startup frames', () => {
   });
 });
 
-describe('Framer: invalid lengths', () => {
-  function lengthHeader(type: number | null, len: number): Buffer {
-    const b = Buffer.alloc(type === null ? 4 : 5);
-    if (type === null) b.writeInt32BE(len, 0);
-    else {
-      b[0] = type;
-      b.writeInt32BE(len, 1);
-    }
-    return b;
+function lengthHeader(type: number | null, len: number): Buffer {
+  const b = Buffer.alloc(type === null ? 4 : 5);
+  if (type === null) b.writeInt32BE(len, 0);
+  else {
+    b[0] = type;
+    b.writeInt32BE(len, 1);
   }
+  return b;
+}
 
+describe('Framer: invalid lengths', () => {
   /** Feeds `data` cut at `at` and returns the error thrown, if any. */
   function run(maxFrame: number, untypedFirst: boolean, data: Buffer, at: number): unknown {
     const f = new Framer(maxFrame, untypedFirst);
@@ -571,6 +571,54 @@ describe('Framer: borrowed views', () => {
     for (let at = 0; at <= s.length; at++) {
       drain(new Framer(MAX), cut(s, [at, Math.min(s.length, at + 3)]));
       expect(s.equals(copy)).toBe(true);
+    }
+  });
+});
+
+describe('type limits (what a client may send in a phase, and how long)', () => {
+  const limits = typeLimits({ Q: 1000, S: 10 });
+
+  it('an unknown type fails as soon as its byte arrives, before any length or body', () => {
+    const f = new Framer(MAX);
+    f.setTypeLimits(limits);
+    f.push(Buffer.from([0x79]));
+    expect(() => f.next()).toThrow(expect.objectContaining({ fault: FrameFault.Type, type: 0x79 }));
+  });
+
+  it('a type byte arriving alone after a good frame is checked too', () => {
+    const f = new Framer(MAX);
+    f.setTypeLimits(limits);
+    f.push(Buffer.concat([typed(0x53, Buffer.alloc(0)), Buffer.from([0x00])]));
+    expect(f.next()).toBe(true);
+    expect(() => f.next()).toThrow(expect.objectContaining({ fault: FrameFault.Type, type: 0 }));
+  });
+
+  it("a length over the type's limit is a Length fault even before the body arrives", () => {
+    const f = new Framer(MAX);
+    f.setTypeLimits(limits);
+    f.push(lengthHeader(0x53, 11));
+    expect(() => f.next()).toThrow(expect.objectContaining({ fault: FrameFault.Length }));
+    const g = new Framer(MAX);
+    g.setTypeLimits(limits);
+    g.push(lengthHeader(0x53, 10).subarray(0, 3));
+    expect(g.next()).toBe(false);
+    g.push(lengthHeader(0x53, 10).subarray(3));
+    expect(g.next()).toBe(false); // within the limit: waits for the body
+  });
+
+  it("the framer's own limit below the type's gives an OverLimit fault with the frame's size", () => {
+    const f = new Framer(100);
+    f.setTypeLimits(limits);
+    f.push(lengthHeader(0x51, 500));
+    expect(() => f.next()).toThrow(expect.objectContaining({ fault: FrameFault.OverLimit, size: 501 }));
+  });
+
+  it('startup-phase lengths outside 8..10,004 are Length faults; the bounds themselves are read', () => {
+    for (const [len, ok] of [[7, false], [8, true], [MAX_STARTUP_LENGTH, true], [MAX_STARTUP_LENGTH + 1, false]] as const) {
+      const f = new Framer(MAX_STARTUP_LENGTH, true);
+      f.push(lengthHeader(null, len));
+      if (ok) expect(f.next()).toBe(false);
+      else expect(() => f.next()).toThrow(expect.objectContaining({ fault: FrameFault.Length }));
     }
   });
 });

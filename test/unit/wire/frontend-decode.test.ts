@@ -8,6 +8,7 @@ import {
   closeStatement,
   cstringEnd,
   executePortalName,
+  bodyProblem,
   MessageError,
   parseParse,
   parseStartup,
@@ -263,5 +264,35 @@ describe('cstringEnd', () => {
     expectMessageError(() => cstringEnd(b, 3, 5));
     expectMessageError(() => cstringEnd(b, 0, 2));
     expectMessageError(() => cstringEnd(b, 6, 6));
+  });
+});
+
+describe("bodyProblem: PostgreSQL's answer to a malformed Close, Describe, Execute, Flush or Sync", () => {
+  const body = (...parts: (string | number[])[]): Buffer => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
+  const check = (type: string, b: Buffer): string | null => {
+    const buf = Buffer.concat([Buffer.from('junk'), b, Buffer.from('tail')]);
+    return bodyProblem(type.charCodeAt(0), buf, 4, 4 + b.length);
+  };
+
+  it('well-formed bodies have none', () => {
+    expect(check('C', body('S', 'name\0'))).toBeNull();
+    expect(check('D', body('P', '\0'))).toBeNull();
+    expect(check('E', body('\0', [0, 0, 0, 5]))).toBeNull();
+    expect(check('S', body())).toBeNull();
+    expect(check('H', body())).toBeNull();
+    expect(check('Q', body('no NUL here'))).toBeNull(); // not checked here: the decoders raise it
+  });
+
+  it('each field read in order, as pqformat.c reads it', () => {
+    expect(check('C', body())).toBe('no data left in message');
+    expect(check('C', body('S', 'name'))).toBe('invalid string in message');
+    expect(check('D', body('S', 'n\0', 'x'))).toBe('invalid message format');
+    expect(check('C', body('X', 'n\0'))).toBe('invalid CLOSE message subtype 88');
+    expect(check('D', body('Q', '\0'))).toBe('invalid DESCRIBE message subtype 81');
+    expect(check('E', body('p'))).toBe('invalid string in message');
+    expect(check('E', body('\0', [0, 0]))).toBe('insufficient data left in message');
+    expect(check('E', body('\0', [0, 0, 0, 0, 1]))).toBe('invalid message format');
+    expect(check('S', body('x'))).toBe('invalid message format');
+    expect(check('H', body('x'))).toBe('invalid message format');
   });
 });
