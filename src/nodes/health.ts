@@ -64,6 +64,11 @@ export class HealthChecker {
     private readonly log: Logger,
   ) {}
 
+  /** The checker's open connections, by node id (SHOW SERVERS). */
+  get connections(): ReadonlyMap<number, pg.Client> {
+    return this.clients;
+  }
+
   updateSettings(settings: HealthSettings): void {
     const periodChanged = settings.periodMs !== this.settings.periodMs;
     this.settings = settings;
@@ -150,17 +155,7 @@ export class HealthChecker {
   private async client(id: number): Promise<pg.Client> {
     const existing = this.clients.get(id);
     if (existing) return existing;
-    const node = this.topology.nodes[id]!;
-    const client = new pg.Client({
-      host: node.host,
-      port: node.port,
-      user: this.settings.user,
-      password: this.settings.password,
-      database: this.settings.database,
-      application_name: 'pgproxy health check',
-      ssl: this.settings.ssl ?? false,
-      connectionTimeoutMillis: this.settings.timeoutMs,
-    });
+    const client = this.newClient(id);
     client.on('error', () => this.dropClient(id));
     this.clients.set(id, client);
     try {
@@ -170,6 +165,52 @@ export class HealthChecker {
       throw err;
     }
     return client;
+  }
+
+  private newClient(id: number): pg.Client {
+    const node = this.topology.nodes[id]!;
+    return new pg.Client({
+      host: node.host,
+      port: node.port,
+      user: this.settings.user,
+      password: this.settings.password,
+      database: this.settings.database,
+      application_name: 'pgproxy health check',
+      ssl: this.settings.ssl ?? false,
+      connectionTimeoutMillis: this.settings.timeoutMs,
+    });
+  }
+
+  private readonly confirming = new Set<number>();
+  /** Checks made because a session saw a node fail, completed (either way). */
+  confirmations = 0;
+
+  /**
+   * A session saw a node fail: a backend connection lost, or a 57P0x. One backend ending is not the node ending
+   * (pg_terminate_backend, idle_session_timeout), so the node is checked at once, on a new connection (a node
+   * shutting down refuses new connections while old ones live on), and marked down only if that check fails too.
+   */
+  confirm(id: number, reason: string): void {
+    const node = this.topology.nodes[id];
+    if (node === undefined || !node.up || this.stopped || this.confirming.has(id)) return;
+    this.confirming.add(id);
+    const client = this.newClient(id);
+    client.on('error', () => undefined);
+    withTimeout(
+      client.connect().then(() => client.query('SELECT 1')),
+      this.settings.timeoutMs,
+      'health check timed out',
+    ).then(
+      () => this.log.info({ node: node.name, reason }, 'a session saw the node fail; it answers a new connection, so it stays up'),
+      (err: Error) => {
+        if (!this.stopped && node.up) this.topology.markDown(id, `${reason} (then: ${err.message})`);
+      },
+    ).finally(() => {
+      this.confirming.delete(id);
+      this.confirmations++;
+      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+      client.end().catch(() => {});
+    });
   }
 
   private dropClient(id: number): void {

@@ -34,7 +34,8 @@ const FLUSH_GAP_MS = 5;
 
 const STANDBY_QUERY = `SELECT pg_last_wal_replay_lsn()::text AS lsn,
   (extract(epoch from (clock_timestamp() - pg_last_xact_replay_timestamp())) * 1000)::float8 AS replay_age_ms`;
-const PRIMARY_QUERY = `SELECT pg_current_wal_lsn()::text AS lsn, pg_current_wal_flush_lsn()::text AS flush`;
+const INSERT_LSN_QUERY = 'SELECT pg_current_wal_insert_lsn()::text AS lsn';
+const PRIMARY_QUERY = `SELECT pg_current_wal_lsn()::text AS lsn, pg_current_wal_flush_lsn()::text AS flush, pg_current_wal_insert_lsn()::text AS insert`;
 /**
  * A transaction that writes one tiny WAL record (a logical decoding message with the prefix 'pgproxy', which
  * decoding consumers can ignore by its prefix): its commit flushes the WAL before it. pgproxy's positions come from
@@ -61,6 +62,11 @@ export class ReplayTracker {
     private settings: ReplaySettings,
     private readonly log: Logger,
   ) {}
+
+  /** The polling connections, by node id (SHOW SERVERS). */
+  get connections(): ReadonlyMap<number, pg.Client> {
+    return this.clients;
+  }
 
   updateSettings(settings: ReplaySettings): void {
     this.settings = settings;
@@ -121,13 +127,34 @@ export class ReplayTracker {
     }
   }
 
-  /** The primary's flushed WAL position at the last round. */
+  /** The primary's flushed and inserted WAL positions at the last round. */
   private primaryFlush: bigint | null = null;
+  private primaryCurrent: bigint | null = null;
 
   /** Opens the polling connections ahead of the first wait (connecting costs more than a wait may last). */
   warm(): void {
     for (const n of this.topology.nodes) {
       if (n.up && !n.detached && (n.role === 'primary' || n.role === 'standby')) this.client(n).catch(() => undefined);
+    }
+  }
+
+  /** Calls of primaryInsertLsn (tests and the admin console read it). */
+  insertLsnFetches = 0;
+
+  /**
+   * The primary's WAL insert position now (as text, 'X/Y'), on the kept connection; null when there is no primary
+   * or the query fails. For a session whose last commits were not captured (read_your_writes session or off): its
+   * first read after them, SHOW pgproxy.last_commit_lsn.
+   */
+  async primaryInsertLsn(): Promise<string | null> {
+    const primary = this.topology.primary();
+    if (primary === null || this.closed) return null;
+    this.insertLsnFetches++;
+    try {
+      const res = await (await this.client(primary)).query(INSERT_LSN_QUERY);
+      return (res.rows[0] as { lsn: string | null }).lsn;
+    } catch {
+      return null; // the node's health is the health checker's business
     }
   }
 
@@ -154,9 +181,12 @@ export class ReplayTracker {
   private settle(): void {
     const now = performance.now();
     const still: Waiter[] = [];
+    const primaryAt = this.primaryCurrent;
     for (const w of this.waiters) {
       if (w.ready()) w.resolve(true);
-      else if (now >= w.deadline) w.resolve(false);
+      // A position ahead of the primary's own (a commit lost in a failover, a token from elsewhere) is one no
+      // standby will reach: the read goes to the primary at once.
+      else if (now >= w.deadline || (w.target !== null && primaryAt !== null && w.target > primaryAt)) w.resolve(false);
       else still.push(w);
     }
     this.waiters = still;
@@ -170,6 +200,8 @@ export class ReplayTracker {
     const primaryAt = nodes.findIndex((n) => n.role === 'primary');
     const primaryLsn = primaryAt >= 0 ? results[primaryAt]?.lsn ?? null : null;
     this.primaryFlush = primaryAt >= 0 ? results[primaryAt]?.flush ?? null : null;
+    // Commit positions are insert positions (read-your-writes.ts): compared with the primary's insert position.
+    this.primaryCurrent = primaryAt >= 0 ? results[primaryAt]?.insert ?? null : null;
     const now = Date.now();
     nodes.forEach((n, i) => {
       const r = results[i];
@@ -184,11 +216,11 @@ export class ReplayTracker {
     });
   }
 
-  private async measure(n: NodeState): Promise<{ lsn: bigint | null; replayAgeMs: number | null; flush: bigint | null }> {
+  private async measure(n: NodeState): Promise<{ lsn: bigint | null; replayAgeMs: number | null; flush: bigint | null; insert: bigint | null }> {
     const client = await this.client(n);
     const res = await client.query(n.role === 'standby' ? STANDBY_QUERY : PRIMARY_QUERY);
-    const row = res.rows[0] as { lsn: string | null; replay_age_ms?: number | null; flush?: string | null };
-    return { lsn: parseLsn(row.lsn), replayAgeMs: row.replay_age_ms ?? null, flush: parseLsn(row.flush) };
+    const row = res.rows[0] as { lsn: string | null; replay_age_ms?: number | null; flush?: string | null; insert?: string | null };
+    return { lsn: parseLsn(row.lsn), replayAgeMs: row.replay_age_ms ?? null, flush: parseLsn(row.flush ?? null), insert: parseLsn(row.insert ?? null) };
   }
 
   private readonly connecting = new Map<number, Promise<pg.Client>>();

@@ -28,6 +28,16 @@ export function newRouteRecord(): RouteRecord {
   return { reason: Reason.Read, node: null, classification: null, hints: 0, waitedMs: -1, waitedFor: null, sessionNode: false, catalog: null };
 }
 
+/** Reasons whose text names the function or relation behind them (reasonDetail() finds it again). */
+const NAMES_SUBJECT: ReadonlySet<Reason> = new Set([
+  Reason.NeverOnStandbyFunction,
+  Reason.WriteFunction,
+  Reason.UnlistedFunction,
+  Reason.VolatileFunction,
+  Reason.NodeLocalRelation,
+  Reason.UnloggedRelation,
+]);
+
 /** The decision in words, e.g. "read, load-balanced by weight" or "volatile function now_audit()". */
 export function routeText(r: RouteRecord, rules: RouterRules, session: SessionRouting, catalog: CatalogFacts | null): string {
   let text: string;
@@ -59,8 +69,12 @@ export function routeText(r: RouteRecord, rules: RouterRules, session: SessionRo
     case Reason.FunctionCall:
       text = 'function call (fastpath)';
       break;
+    case Reason.ReadWriteTransaction:
+      text = 'in read-write transaction';
+      break;
     default:
-      text = r.classification !== null ? reasonDetail(r.classification, r.hints, rules, session, catalog) : reasonLabel(r.reason).replace(/_/g, ' ');
+      // The policy's own reasons name their function or relation; the session's (a transaction's access mode) do not.
+      text = r.classification !== null && NAMES_SUBJECT.has(r.reason) ? reasonDetail(r.classification, r.hints, rules, session, catalog) : reasonLabel(r.reason).replace(/_/g, ' ');
   }
   if (r.waitedMs >= 0 && r.node !== null) {
     const what = r.waitedFor !== null ? `to replay ${formatLsn(r.waitedFor)}` : 'to be recent enough';

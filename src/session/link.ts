@@ -213,6 +213,8 @@ export class Link implements ReplyHandler, BackendOwner {
       }
       case BackendCode.ErrorResponse: {
         const head = this.queue.peek();
+        // The statement pgproxy sent to fail a transaction failed, as meant.
+        if (head === OWED.failTransaction) return;
         const f = parseErrorFields(body);
         const injected = head !== null && head.injected && (head.kind === 'query' || head.kind === 'lsn');
         this.owner.linkError(this, body, f.severity, f.code, injected);

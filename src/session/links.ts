@@ -72,8 +72,10 @@ export class Links {
   /** The link with client frames queued but not written yet (one write per inbound chunk). */
   private runLink: Link | null = null;
 
-  /** The session's load-balance node for reads (pgpool's session-level load balancing). */
+  /** The session's load-balance node for reads (pgpool's session-level load balancing), chosen as it starts. */
   private readNodeId: number | null = null;
+  /** The node of the session's last read (SHOW POOL_NODES when every read picks its node). */
+  private lastReadNodeId: number | null = null;
   /** Why the session's reads are tied to the primary (an object living in its primary backend session). */
   private pinned: string | null = null;
   /** Why the last read went where it went (Read, or why not a standby): the routed-reasons counter. */
@@ -93,7 +95,18 @@ export class Links {
     private readonly settings: SessionSettings,
     /** Where a redirect rule sends this session's reads: 'primary', 'standby', a node id, or null (no rule). */
     private readonly readPreference: 'primary' | 'standby' | number | null,
-  ) {}
+  ) {
+    // As pgpool does, the session's read node is chosen when it starts (SHOW POOL_NODES shows it before any read).
+    if (this.sessionBalance && readPreference !== 'primary') {
+      this.readNodeId = pickReadNode(ctx.topology.nodes, this.limitsFor(noNeeds()), null, readPreference === 'standby')?.id ?? null;
+    }
+  }
+
+  /** Reads keep the node the session started with (load_balance: session), rather than picking one each. */
+  private get sessionBalance(): boolean {
+    const routing = this.ctx.config.routing;
+    return routing.load_balance === 'session' && !routing.prefer_lower_delay;
+  }
 
   get acquiring(): boolean {
     return this.acquiringNode !== null;
@@ -105,9 +118,15 @@ export class Links {
     return false;
   }
 
-  /** The node SHOW POOL_NODES reports as this session's load_balance_node. */
+  /**
+   * The node SHOW POOL_NODES reports as this session's load_balance_node: where its reads go. With load_balance:
+   * statement (or prefer_lower_delay) each read picks its node: the node of the last read (none before the first).
+   */
   get loadBalanceNodeId(): number | null {
-    return this.readNodeId;
+    if (this.pinned !== null || this.readPreference === 'primary') return this.ctx.topology.primary()?.id ?? null;
+    const preferred = typeof this.readPreference === 'number' ? this.ctx.topology.nodes[this.readPreference] : undefined;
+    if (preferred !== undefined && readable(preferred)) return preferred.id;
+    return this.sessionBalance ? this.readNodeId : this.lastReadNodeId;
   }
 
   all(): IterableIterator<Link> {
@@ -152,7 +171,9 @@ export class Links {
       return this.onNode(this.primaryNode());
     }
     const node = this.readNode(needs);
-    return node === null ? null : this.onNode(node);
+    if (node === null) return null;
+    this.lastReadNodeId = node.id;
+    return this.onNode(node);
   }
 
   /** The lag limits of a read with these needs (the configured ones and the session's own). */
@@ -210,7 +231,7 @@ export class Links {
     const onlyStandbys = this.readPreference === 'standby' || needs.onlyStandbys;
     const limits = this.limitsFor(needs);
     const routing = this.ctx.config.routing;
-    const sessionBalance = routing.load_balance === 'session' && !routing.prefer_lower_delay;
+    const sessionBalance = this.sessionBalance;
     if (sessionBalance && this.readNodeId !== null) {
       const n = nodes[this.readNodeId];
       if (n !== undefined && canRead(n, limits, minLsn, onlyStandbys) && (n.weight > 0 || noneReadable(nodes, limits, minLsn, onlyStandbys))) return n;
@@ -329,6 +350,12 @@ export class Links {
 
   private blockedWrite = false;
 
+  /** Whether some backend's socket is still full (the client's input stays paused until it drains). */
+  anyBackendFull(): boolean {
+    for (const l of this.byNode.values()) if (!l.conn.closed && l.conn.socket.writableNeedDrain) return true;
+    return false;
+  }
+
   /** Stops (or resumes) reading every backend while the client's socket is full. */
   pauseBackends(paused: boolean): void {
     for (const l of this.byNode.values()) {
@@ -359,6 +386,8 @@ export class Links {
     if (this.closed) return this.giveBack(link);
     link.conn.owner = null;
     this.settings.released(link);
+    // Paused while this client's socket was full: the next session must hear its backend.
+    link.conn.socket.resume();
     this.pool(link.node).release(link.conn, { reusable: !link.conn.closed, inTransaction: false, reset: false });
   }
 
@@ -374,6 +403,9 @@ export class Links {
     this.runLink = null;
     for (const link of [...this.byNode.values()]) {
       link.dropQueued(); // nothing more goes to backends once the session ends
+      // Backends paused while the client's socket was full are read again: there is no client to wait for now,
+      // pgproxy's own statements on them must be answered, and the pool must never hand out a paused socket.
+      link.conn.socket.resume();
       const q = link.queue;
       if (q.pendingReady > 0 && q.clientPendingReady === 0 && q.localPendingReady === 0 && !link.copyIn && !link.batchOpen && !link.conn.closed) {
         link.releaseAfterFeed = true;

@@ -62,6 +62,11 @@ export function runProxyStatement(st: StatementFacts, src: ShowSource, inTransac
   return { frames: done, failed: false };
 }
 
+/** The error of a Parse of a pgproxy.* statement: SHOW of an unknown name fails there, as in PostgreSQL. */
+export function parseProblem(st: StatementFacts): ProxyError | null {
+  return st.show !== null && isProxySetting(st.show) && !showable(st.show) ? unknownSetting(st.show) : null;
+}
+
 /** Describe of a pgproxy.* statement or its portal: the columns SHOW returns, or none. */
 export function describeProxyStatement(st: StatementFacts): Buffer {
   return st.show !== null ? rowDescription([textColumn(st.show)]) : NO_DATA;

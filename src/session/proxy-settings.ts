@@ -82,16 +82,16 @@ export class ProxySettings {
     if (local) {
       if (!inTransaction) {
         const probe = { ...this.session };
-        return assign(probe, name, raw, true) ?? 'SET LOCAL can only be used in transaction blocks';
+        return assign(probe, name, raw, true, this.defaults) ?? 'SET LOCAL can only be used in transaction blocks';
       }
       const values = { ...this.session, ...this.local };
-      const err = assign(values, name, raw, true);
+      const err = assign(values, name, raw, true, this.defaults);
       if (err !== null) return err;
       this.local = { ...this.local, [fieldOf(name)]: values[fieldOf(name)] };
       return null;
     }
     const next = { ...this.session };
-    const err = assign(next, name, raw, true);
+    const err = assign(next, name, raw, true, this.defaults);
     if (err !== null) return err;
     if (inTransaction) this.beforeTx ??= { ...this.session };
     this.session = next;
@@ -178,15 +178,18 @@ function fieldOf(name: string): keyof ProxyValues {
   }
 }
 
-/** Sets `values`' field for `name` from the raw SET value (null: DEFAULT); an error for a bad value or name. */
-function assign(values: ProxyValues, name: string, raw: string | null, quoted: boolean): ProxyError | null {
+/**
+ * Sets `values`' field for `name` from the raw SET value; an error for a bad value or name. DEFAULT (raw null, or
+ * the keyword unquoted) means the session's default, `defaults` (as RESET does); a quoted 'default' is a value.
+ */
+function assign(values: ProxyValues, name: string, raw: string | null, quoted: boolean, defaults: ProxyValues = DEFAULTS): ProxyError | null {
   if (!SETTABLE.has(name)) return READ_ONLY.has(name) ? new ProxyError(CANT_CHANGE, `parameter "${name}" cannot be changed`) : unknownSetting(name);
-  const text = raw === null ? null : quoted ? unquote(raw) : raw;
   const field = fieldOf(name);
-  if (text === null || text.toLowerCase() === 'default') {
-    (values as unknown as Record<string, unknown>)[field] = DEFAULTS[field];
+  if (raw === null || raw.trim().toLowerCase() === 'default') {
+    (values as unknown as Record<string, unknown>)[field] = defaults[field];
     return null;
   }
+  const text = quoted ? unquote(raw) : raw;
   const bad = (hint: string): ProxyError => new ProxyError(INVALID_VALUE, `invalid value for parameter "${name}": "${text}"`, 'ERROR', hint);
   switch (field) {
     case 'route': {

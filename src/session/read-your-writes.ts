@@ -1,11 +1,15 @@
 /**
  * `routing.read_your_writes`: which acknowledged writes a read must see.
- * - After a unit that may have written commits on the primary, pgproxy asks the same connection for its WAL insert
- *   position, pipelined right behind the unit (the client never sees that query).
- * - session: the session's later reads go only to nodes that have replayed the session's last commit.
- * - database: the position is also published for the database (nodes/replay.ts), and every read of any session on
- *   that database needs it. The unit's ReadyForQuery reaches the client only once the position is published, so
- *   a read the application sends on another connection after hearing of the commit cannot overtake it.
+ * - session: the session's later reads go only to nodes that have replayed the session's last commit. Its position
+ *   is learned lazily: after a unit that may have written on the primary, it is marked unknown, and the first read
+ *   that would leave the primary after it first asks the primary for its WAL insert position (routing.ts). Writes
+ *   that no read follows cost nothing; a read after writes costs one round trip to the primary.
+ * - database: after a unit that may have written commits on the primary, pgproxy asks the same connection for its
+ *   WAL insert position, pipelined right behind the unit (the client never sees that query), and publishes it for
+ *   the database (nodes/replay.ts): every read of any session on that database needs it. The unit's ReadyForQuery
+ *   reaches the client only once the position is published, so a read the application sends on another connection
+ *   after hearing of the commit cannot overtake it.
+ * - off: nothing is captured; SHOW pgproxy.last_commit_lsn fetches the primary's position when asked.
  */
 import type { ProxyContext } from '../context.js';
 import { parseLsn } from '../nodes/topology.js';
@@ -30,6 +34,11 @@ export function normaliseInsertLsn(lsn: bigint): bigint {
 export class ReadYourWrites {
   /** The commit position of the session's last write (normalised), or null. */
   lastCommitLsn: bigint | null = null;
+  /**
+   * read_your_writes off or session: the session may have written since lastCommitLsn was known (nothing is
+   * captured in those modes; the primary's position is fetched when a read or SHOW pgproxy.last_commit_lsn needs it).
+   */
+  positionUnknown = false;
 
   constructor(
     private readonly ctx: ProxyContext,
@@ -40,9 +49,17 @@ export class ReadYourWrites {
     return this.ctx.config.routing.read_your_writes;
   }
 
-  /** Whether a client unit sent on `link` that may have written is followed by the position query. */
+  /** Whether a client unit sent on `link` that may have written is followed by the position query (database mode). */
   capturesAfter(link: Link, mayWrite: boolean): boolean {
-    return mayWrite && this.mode !== 'off' && link.node.role === 'primary';
+    if (!mayWrite || link.node.role !== 'primary') return false;
+    if (this.mode === 'database') return true;
+    this.positionUnknown = true;
+    return false;
+  }
+
+  /** Session mode, after writes: a read must not leave the primary before their position is fetched. */
+  get positionPending(): boolean {
+    return this.positionUnknown && this.mode === 'session';
   }
 
   /** The entry of a client unit ending in `kind`; `captured`: the position query follows it. */
@@ -63,6 +80,19 @@ export class ReadYourWrites {
     const lsn = normaliseInsertLsn(parsed);
     if (this.lastCommitLsn === null || lsn > this.lastCommitLsn) this.lastCommitLsn = lsn;
     if (this.mode === 'database') this.ctx.replay.acknowledge(this.database, lsn);
+  }
+
+  /**
+   * The primary's WAL position, fetched after the session's writes were acknowledged: at or past their commits,
+   * so a token for them. False: it could not be fetched (null); the position stays unknown.
+   */
+  fetched(text: string | null): boolean {
+    const parsed = text === null ? null : parseLsn(text);
+    if (parsed === null) return false;
+    this.positionUnknown = false;
+    const lsn = normaliseInsertLsn(parsed);
+    if (this.lastCommitLsn === null || lsn > this.lastCommitLsn) this.lastCommitLsn = lsn;
+    return true;
   }
 
   /** The position reads must see (the session's own commits, and in database mode every client's), or null. */

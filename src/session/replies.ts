@@ -14,7 +14,7 @@ import type { Links } from './links.js';
 import type { PreparedStatements } from './prepared.js';
 import type { ProxySettings } from './proxy-settings.js';
 import type { ReadYourWrites } from './read-your-writes.js';
-import type { LocalAnswer, Owed } from './reply-queue.js';
+import type { LocalAnswer, LocalReady, Owed } from './reply-queue.js';
 import type { RoutingHost } from './routing-host.js';
 import { SessionSettings } from './settings.js';
 import type { SplitTransaction } from './split-tx.js';
@@ -169,6 +169,8 @@ export class Replies implements LinkOwner {
     const owedLocal = link.queue.localPendingReady;
     const lost = links.lost(link, error);
     const pending = link.queue.drain();
+    // Input paused because this backend's socket was full will never hear its 'drain'.
+    if (!links.anyBackendFull()) host.resumeInput();
     if (lost === null) return;
     const { wasInTx, midBatch } = lost;
     if (!link.scanner.atBoundary) {
@@ -213,8 +215,8 @@ export class Replies implements LinkOwner {
 }
 
 /** Writes a local answer and the ReadyForQuery that ends it, if any. */
-export function writeLocal(host: RoutingHost, tx: TxState, bytes: Buffer | null, ready: 'none' | 'current' | number): void {
-  const status = ready === 'none' ? -1 : ready === 'current' ? tx.clientStatus : ready;
+export function writeLocal(host: RoutingHost, tx: TxState, bytes: Buffer | null, ready: LocalReady): void {
+  const status = ready === 'none' ? -1 : ready === 'current' ? tx.clientStatus : ready === 'failed' ? tx.failed() : ready;
   if (status < 0) {
     if (bytes !== null) host.writeClient(bytes);
     return;

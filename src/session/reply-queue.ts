@@ -50,16 +50,19 @@ export interface LocalAnswer extends Owed {
   readonly bytes: Buffer | null;
   /**
    * The ReadyForQuery that ends it: 'none', 'current' (the transaction status once the replies before it are in),
-   * or a status byte it fixes itself (a locally answered BEGIN, COMMIT or ROLLBACK).
+   * 'failed' (the same for an error pgproxy raised: an open transaction is failed from then on, as any error fails
+   * it in PostgreSQL), or a status byte it fixes itself (a locally answered BEGIN, COMMIT or ROLLBACK).
    */
-  readonly ready: 'none' | 'current' | number;
+  readonly ready: LocalReady;
 }
+
+export type LocalReady = 'none' | 'current' | 'failed' | number;
 
 function owed(kind: OwedKind, injected: boolean, holdsReady = false): Owed {
   return Object.freeze({ kind, injected, endsUnit: kind === 'sync' || kind === 'query' || kind === 'lsn', holdsReady });
 }
 
-export function localAnswer(bytes: Buffer | null, ready: 'none' | 'current' | number): LocalAnswer {
+export function localAnswer(bytes: Buffer | null, ready: LocalReady): LocalAnswer {
   return { kind: 'local', injected: false, endsUnit: false, holdsReady: false, bytes, ready };
 }
 
@@ -77,6 +80,8 @@ export const OWED = Object.freeze({
   injectedSync: owed('sync', true),
   injectedQuery: owed('query', true),
   lsnQuery: owed('lsn', true),
+  /** A statement that fails, sent to fail the backend's transaction after an error pgproxy raised in it. */
+  failTransaction: owed('query', true),
 });
 
 export class ReplyQueue {

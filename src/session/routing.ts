@@ -24,23 +24,23 @@ import { ProxyError } from '../errors.js';
 import { classifyBytes, Pin, PIN_LABELS, type Classification, type StatementFacts } from '../router/classify/index.js';
 import { HINT_VALUES, Hint, leadingHints } from '../router/hints.js';
 import { decideCached, type CatalogFacts } from '../router/policy.js';
-import { Reason, targetOf } from '../router/reasons.js';
+import { Reason, type Target, targetOf } from '../router/reasons.js';
 import type { ScramClientKeys } from '../wire/auth/scram.js';
 import { BIND_COMPLETE, CLOSE_COMPLETE, NO_PARAMETERS, PARSE_COMPLETE, commandComplete } from '../wire/backend.js';
 import { FrontendCode, SqlState, TxStatus } from '../wire/codes.js';
-import type { Framer } from '../wire/framer.js';
+import { FrameError, FrameFault, type Framer } from '../wire/framer.js';
 import { formatLsn } from '../nodes/topology.js';
-import { MessageError, bindPortalName, bindStatementName, closeStatement, cstringEnd, executePortalName, queryMessage, SYNC, targetName } from '../wire/frontend.js';
+import { MessageError, bindPortalName, bodyProblem, bindStatementName, closeStatement, cstringEnd, executePortalName, queryMessage, SYNC, targetName } from '../wire/frontend.js';
 import { SessionCatalog } from './catalog-facts.js';
 import { explainText, newRouteRecord, routeText } from './explain.js';
 import type { Link } from './link.js';
 import { Links, noNeeds, type LinksHost } from './links.js';
-import { describeProxyStatement, isProxyStatement, MIXED_UNIT_ERROR, notice, ProxyUnit, proxyUnitOf, runProxyStatement, type ShowSource } from './local-answers.js';
+import { describeProxyStatement, isProxyStatement, MIXED_UNIT_ERROR, notice, parseProblem, ProxyUnit, proxyUnitOf, runProxyStatement, type ShowSource } from './local-answers.js';
 import { PreparedStatements, UNDECIDED, type PreparedStatement } from './prepared.js';
 import { ProxySettings } from './proxy-settings.js';
 import { ReadYourWrites } from './read-your-writes.js';
 import { Replies, writeLocal, type RepliesParts } from './replies.js';
-import { OWED, localAnswer } from './reply-queue.js';
+import { OWED, localAnswer, type LocalReady } from './reply-queue.js';
 import type { RoutingHost } from './routing-host.js';
 import { proxyStartupEntries, SessionSettings, settingOf } from './settings.js';
 import { SplitTransaction } from './split-tx.js';
@@ -139,6 +139,18 @@ export class Routing implements LinksHost, ShowSource {
       return false;
     }
     if (this.tx.skipToSync && type !== FrontendCode.Sync) return true;
+    const problem = bodyProblem(type, f.buf, f.bodyStart, f.end);
+    if (problem !== null) return type === FrontendCode.Sync ? this.onSync(f, problem) : this.onMalformed(f, problem);
+    try {
+      return this.route(f, type, cur);
+    } catch (err) {
+      // The decoders run before anything changes, so the message can still be answered as a whole.
+      if (err instanceof MessageError) return this.onMalformed(f, err.message);
+      throw err;
+    }
+  }
+
+  private route(f: Framer, type: number, cur: Link | null): boolean {
     switch (type) {
       case FrontendCode.Query:
         return this.onQuery(f);
@@ -159,7 +171,7 @@ export class Routing implements LinksHost, ShowSource {
       case FrontendCode.Close:
         return this.onClose(f);
       case FrontendCode.Sync:
-        return this.onSync(f);
+        return this.onSync(f, null);
       case FrontendCode.CopyData:
         // Outside COPY a backend ignores these (a COPY that failed while the client was still sending).
         if (cur !== null) this.links.forward(cur, f);
@@ -175,7 +187,7 @@ export class Routing implements LinksHost, ShowSource {
       case FrontendCode.FunctionCall:
         return this.onFunctionCall(f);
       default:
-        throw new MessageError(`invalid frontend message type ${type}`);
+        throw new FrameError(`invalid frontend message type ${type}`, FrameFault.Type, type);
     }
   }
 
@@ -233,17 +245,19 @@ export class Routing implements LinksHost, ShowSource {
     const nameEnd = cstringEnd(buf, f.bodyStart, f.end);
     const start = nameEnd + 1;
     const end = cstringEnd(buf, start, f.end);
-    if (this.tx.aborted) return this.answerInAbortedTx(null, false);
     const repeat = nameEnd === f.bodyStart ? this.prepared.unnamedRepeat(f) : null;
     const hints = repeat !== null ? repeat.hints : leadingHints(buf, start, end);
     const c = repeat !== null ? repeat.classification : classifyBytes(buf, start, end, hints);
     if (this.answeredLocally(c)) {
       // Not sent anywhere: prepared on a backend only if it ever has to run there.
-      if (this.tx.status === TxStatus.Failed) return this.answerError(IN_FAILED_TX, false);
+      if (this.tx.clientStatus === TxStatus.Failed && !endsTransaction(c)) return this.answerError(IN_FAILED_TX, false);
+      const problem = parseProblem(c.statements[0]!);
+      if (problem !== null) return this.answerError(problem, false);
       if (!this.emitLocalOrWait()) return false;
       this.prepared.parsedLocally(f, nameEnd, start, end, c, hints);
       return this.emitLocal(PARSE_COMPLETE, 'none');
     }
+    if (this.tx.aborted) return this.answerInAbortedTx(null, false);
     const catalog = this.catalog.facts();
     if (catalog === undefined) return false;
     const reason = this.transactionReason(c, decideCached(c, hints, this.ctx.router, this.settings.routing, catalog));
@@ -261,14 +275,16 @@ export class Routing implements LinksHost, ShowSource {
   /** Bind runs a statement where it is, re-preparing it there when needed. */
   private onBind(f: Framer): boolean {
     const name = bindStatementName(f.buf, f.bodyStart, f.end);
-    if (this.tx.aborted) return this.answerInAbortedTx(null, false);
     const stmt = this.prepared.get(name);
     if (stmt !== null && this.answeredLocally(stmt.classification)) {
-      if (this.tx.status === TxStatus.Failed) return this.answerError(IN_FAILED_TX, false);
+      if (this.tx.clientStatus === TxStatus.Failed && !endsTransaction(stmt.classification)) return this.answerError(IN_FAILED_TX, false);
       if (!this.emitLocalOrWait()) return false;
       this.localPortal = { name: bindPortalName(f.buf, f.bodyStart, f.end), stmt };
       return this.emitLocal(BIND_COMPLETE, 'none');
     }
+    if (this.tx.aborted) return this.answerInAbortedTx(null, false);
+    // A Bind to a backend replaces a local portal of the same name (the unnamed one, typically).
+    if (this.localPortal !== null && this.localPortal.name === bindPortalName(f.buf, f.bodyStart, f.end)) this.localPortal = null;
     const link = this.useStatement(f, name, stmt);
     if (typeof link === 'boolean') return link;
     if (stmt !== null) {
@@ -336,6 +352,25 @@ export class Routing implements LinksHost, ShowSource {
     return true;
   }
 
+  /**
+   * A message PostgreSQL answers with ERROR 08P01 (a field missing or left over, an unknown subtype). Where a
+   * backend holds the session's batch or transaction, it gets the message and answers it itself, failing the
+   * transaction as PostgreSQL would; otherwise pgproxy gives the same answer (and fails a deferred transaction).
+   */
+  private onMalformed(f: Framer, problem: string): boolean {
+    const simple = f.type === FrontendCode.Query || f.type === FrontendCode.FunctionCall;
+    const cur = this.links.cur;
+    if (this.tx.link !== null || (cur !== null && cur.batchOpen)) {
+      const link = this.pickCurrent(simple);
+      if (typeof link === 'boolean') return link;
+      this.links.forward(link, f);
+      if (simple) link.expect(this.ryw.entryFor('query', false));
+      else link.batchOpen = true;
+      return true;
+    }
+    return this.answerError(new ProxyError(SqlState.ProtocolViolation, problem), simple);
+  }
+
   private onBatchMessage(f: Framer): boolean {
     const link = this.pickCurrent(false);
     if (typeof link === 'boolean') return link;
@@ -344,20 +379,23 @@ export class Routing implements LinksHost, ShowSource {
     return true;
   }
 
-  private onSync(f: Framer): boolean {
+  /** `problem`: what PostgreSQL says of a Sync with a body (it answers ERROR, then ReadyForQuery). */
+  private onSync(f: Framer, problem: string | null): boolean {
     this.localPortal = null;
+    const reply = problem === null ? null : new ProxyError(SqlState.ProtocolViolation, problem).toFrame();
     if (this.tx.skipToSync) {
+      // The batch failed (in pgproxy, or in a part it moved elsewhere): so did an open transaction.
       this.tx.skipToSync = false;
-      return this.answerLocally(null, true);
+      return this.emitLocal(reply, 'failed');
     }
     const link = this.links.cur;
     if (link === null || (!link.batchOpen && link.queue.pendingReady === 0 && this.tx.link === null && !link.copyIn)) {
       // Nothing to synchronise on a backend: answer as PostgreSQL would.
-      return this.answerLocally(null, true);
+      return this.answerLocally(reply, true);
     }
     if (!link.batchOpen && link.queue.length > 0 && !link.copyIn && this.tx.link !== link) {
       // The batch's backend part already ended (pgproxy's own Sync): its ReadyForQuery is pgproxy's to give.
-      return this.answerLocally(null, true);
+      return this.answerLocally(reply, true);
     }
     this.links.forward(link, f);
     const captures = this.ryw.capturesAfter(link, this.unitMayWrite);
@@ -559,6 +597,8 @@ export class Routing implements LinksHost, ShowSource {
     if (st === null) return false;
     if (isProxyStatement(st)) return true;
     const op = st.tx?.op;
+    // A transaction failed in pgproxy itself ends here too (any other statement gets 25P02).
+    if (this.tx.aborted) return op === 'commit' || op === 'rollback';
     if (op === 'begin') return this.tx.deferred !== null || this.defersBegin(st);
     return this.tx.deferred !== null && (op === 'commit' || op === 'rollback');
   }
@@ -572,12 +612,18 @@ export class Routing implements LinksHost, ShowSource {
     const stmt = this.localPortal!.stmt;
     const st = stmt.classification.statements[0]!;
     if (isProxyStatement(st)) {
+      if (showsLastCommit(stmt.classification) && !this.lastCommitKnown()) return false;
       // In the extended protocol a RowDescription goes only with Describe.
       const r = runProxyStatement(st, this, this.tx.open, false);
       if (!r.failed) return this.emitLocal(r.frames, 'none');
-      const ok = this.emitLocal(r.frames, 'none');
-      if (ok) this.tx.skipToSync = true;
-      return ok;
+      if (!this.emitLocalOrWait()) return false;
+      this.failTransaction();
+      this.tx.skipToSync = true;
+      return this.emitLocal(r.frames, 'none');
+    }
+    if (this.tx.aborted) {
+      this.endAbortedTransaction();
+      return this.emitLocal(ROLLBACK_COMPLETE, 'none');
     }
     const sql = Buffer.from(stmt.sql);
     return this.deferredTransaction(stmt.classification.statements, false, sql, 0, sql.length) ?? this.emitLocal(commandComplete(st.command), 'none');
@@ -586,13 +632,69 @@ export class Routing implements LinksHost, ShowSource {
   /** SET / RESET / SHOW of pgproxy.* in a simple Query. */
   private runProxyUnit(c: Classification): boolean {
     if (this.tx.aborted || this.tx.status === TxStatus.Failed) return this.answerError(IN_FAILED_TX, true);
+    if (showsLastCommit(c) && !this.lastCommitKnown()) return false;
     const parts: Buffer[] = [];
+    let failed = false;
     for (const st of c.statements) {
       const r = runProxyStatement(st, this, this.tx.open, true);
       parts.push(r.frames);
-      if (r.failed) break;
+      failed = r.failed;
+      if (failed) break;
     }
-    return this.emitLocal(parts.length === 1 ? parts[0]! : Buffer.concat(parts), 'current');
+    if (!failed) return this.emitLocal(parts.length === 1 ? parts[0]! : Buffer.concat(parts), 'current');
+    if (!this.emitLocalOrWait()) return false;
+    this.failTransaction();
+    return this.emitLocal(parts.length === 1 ? parts[0]! : Buffer.concat(parts), 'failed');
+  }
+
+  /**
+   * Whether SHOW pgproxy.last_commit_lsn can be answered now: not while the position of the session's last write
+   * is still to come (database mode: its query pipelined behind the write; the session resumes once it is
+   * answered), nor before the primary's position is fetched for writes whose position was not captured. When the
+   * fetch fails, the answer is what is known.
+   */
+  private lastCommitKnown(): boolean {
+    const cur = this.links.cur;
+    if (cur !== null && (cur.captureAfterUnit || cur.queue.has('lsn'))) return false;
+    if (!this.positionKnown()) return false;
+    if (this.positionFailed) {
+      this.positionFailed = false;
+      this.ryw.positionUnknown = false;
+    }
+    return true;
+  }
+
+  /**
+   * Whether the position of the session's writes is known (or its fetch failed: `positionFailed`, for the caller to
+   * consume). If not, it is fetched from the primary once no link owes the client replies: the writes are then
+   * acknowledged, so the primary's position is at or past their commits. False: the session waits, and is resumed
+   * when the replies are in (replies.ts) or the position arrives.
+   */
+  private positionKnown(): boolean {
+    if (!this.ryw.positionUnknown || this.positionFailed) return true;
+    if (this.fetchingPosition || this.links.busy) return false;
+    this.fetchingPosition = true;
+    void this.ctx.replay.primaryInsertLsn().then((lsn) => {
+      this.fetchingPosition = false;
+      if (!this.ryw.fetched(lsn)) this.positionFailed = true;
+      this.host.resume();
+    });
+    return false;
+  }
+
+  private fetchingPosition = false;
+  /** The last fetch of the primary's position failed: the read waiting for it goes to the primary. */
+  private positionFailed = false;
+
+  /**
+   * read_your_writes session: a read that may leave the primary after the session's writes waits for their
+   * position (false). A failed fetch sends that read to the primary.
+   */
+  private readPositionReady(target: Target, withinUnit: boolean): boolean {
+    if (target !== 'read' || !this.ryw.positionPending || this.proxy.route === 'primary') return true;
+    const cur = this.links.cur;
+    if (withinUnit && cur !== null && cur.node.role === 'primary' && cur.node.up) return true;
+    return this.positionKnown();
   }
 
   /** pgproxy.route = standby (or its hint) refuses what needs the primary. */
@@ -615,7 +717,12 @@ export class Routing implements LinksHost, ShowSource {
         this.moveSplitTransaction(tx.link);
       }
       if (tx.link !== null) return this.links.switchTo(tx.link) ?? false;
+      if (!this.readPositionReady(target, withinUnit)) return false;
       const needs = this.readNeeds(hints, minLsnHint, maxLagHint);
+      if (this.positionFailed) {
+        this.positionFailed = false;
+        needs.primary = true;
+      }
       const link = this.links.forRoute(target, withinUnit, needs);
       if (link !== null) {
         if (this.waited) this.waitEnded(link);
@@ -697,7 +804,7 @@ export class Routing implements LinksHost, ShowSource {
    * the unit the current link is answering. A batch still open on a backend is ended there first (pgproxy's own
    * Sync) and the message waits for it: returns false then.
    */
-  private emitLocal(bytes: Buffer | null, ready: 'none' | 'current' | number): boolean {
+  private emitLocal(bytes: Buffer | null, ready: LocalReady): boolean {
     const cur = this.links.cur;
     if (cur !== null && cur.batchOpen) {
       this.links.endBatchPart(cur);
@@ -724,18 +831,45 @@ export class Routing implements LinksHost, ShowSource {
   private answerError(err: Error, isQuery: boolean): boolean {
     const pe = err instanceof ProxyError ? err : new ProxyError(SqlState.InternalError, err.message);
     if (!(err instanceof ProxyError)) this.log.error({ err }, 'unexpected routing error');
-    const ok = this.emitLocal(pe.toFrame(), isQuery ? 'current' : 'none');
-    if (ok && !isQuery) this.tx.skipToSync = true;
-    return ok;
+    if (!this.emitLocalOrWait()) return false;
+    this.failTransaction();
+    if (!isQuery) this.tx.skipToSync = true;
+    return this.emitLocal(pe.toFrame(), isQuery ? 'failed' : 'none');
+  }
+
+  /**
+   * An error pgproxy raised inside a transaction fails it, as any error does in PostgreSQL. A transaction only
+   * pgproxy knows of (its BEGIN answered, not sent) is failed here; one on a backend is failed there too, by a
+   * statement that fails (its error is pgproxy's own), so that the backend answers what follows with 25P02 and a
+   * COMMIT with ROLLBACK. A unit still under way may be opening a transaction: the statement follows it as well
+   * (outside a transaction it fails alone). Called before the error is queued (the error then follows that
+   * statement); the client's status goes with the error ('failed').
+   */
+  private failTransaction(): void {
+    const tx = this.tx;
+    if (tx.aborted || tx.status === TxStatus.Failed) return;
+    if (tx.deferred !== null) {
+      tx.deferred = null;
+      tx.aborted = true;
+      return;
+    }
+    const link = tx.link ?? this.links.cur;
+    if (link !== null && !link.conn.closed && (link === tx.link || link.queue.pendingReady > 0)) link.inject(FAIL_TRANSACTION, OWED.failTransaction);
+  }
+
+  /** ROLLBACK or COMMIT of a transaction failed in pgproxy itself (no backend holds it). */
+  private endAbortedTransaction(): void {
+    const tx = this.tx;
+    tx.lostError = null;
+    tx.aborted = false;
+    tx.status = TxStatus.Idle;
+    this.proxy.transactionEnded(false);
   }
 
   private answerInAbortedTx(op: string | null, isQuery: boolean): boolean {
     const tx = this.tx;
     if (isQuery && (op === 'rollback' || op === 'commit')) {
-      tx.lostError = null;
-      tx.aborted = false;
-      tx.status = TxStatus.Idle;
-      this.proxy.transactionEnded(false);
+      this.endAbortedTransaction();
       return this.answerLocally(ROLLBACK_COMPLETE, true);
     }
     const lost = tx.lostError;
@@ -789,6 +923,8 @@ export class Routing implements LinksHost, ShowSource {
 }
 
 const ROLLBACK_COMPLETE = commandComplete('ROLLBACK');
+/** Fails the transaction it runs in (see failTransaction); the server log says why. */
+const FAIL_TRANSACTION = queryMessage(`SELECT 'pgproxy: the client''s transaction failed on an error pgproxy raised'::pg_catalog.int4`);
 const IN_FAILED_TX = new ProxyError(SqlState.InFailedTransaction, 'current transaction is aborted, commands ignored until end of transaction block');
 
 /** Some statement of the unit calls a function (one may change session state, e.g. through set_config). */
@@ -802,6 +938,18 @@ function callsFunctions(c: Classification): boolean {
 function copiesIn(c: Classification): boolean {
   for (const st of c.statements) if (st.copy === 'from') return true;
   return false;
+}
+
+/** The unit has SHOW pgproxy.last_commit_lsn. */
+function showsLastCommit(c: Classification): boolean {
+  for (const st of c.statements) if (st.show === 'pgproxy.last_commit_lsn') return true;
+  return false;
+}
+
+/** The unit is a COMMIT or ROLLBACK (what a failed transaction still accepts). */
+function endsTransaction(c: Classification): boolean {
+  const op = c.statements.length === 1 ? c.statements[0]!.tx?.op : undefined;
+  return op === 'commit' || op === 'rollback';
 }
 
 /** The unit ends a transaction with COMMIT. */

@@ -9,9 +9,9 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { CancelTarget, ClientInfo, ProxyContext, SessionView } from '../context.js';
 import { ProxyError } from '../errors.js';
-import { FrontendCode, MAX_STARTUP_PACKET, SqlState } from '../wire/codes.js';
-import { FrameError, Framer } from '../wire/framer.js';
-import { MessageError } from '../wire/frontend.js';
+import { FrontendCode, SqlState } from '../wire/codes.js';
+import { FrameError, FrameFault, Framer, MAX_STARTUP_LENGTH } from '../wire/framer.js';
+import { MessageError, SESSION_MESSAGE_LIMITS } from '../wire/frontend.js';
 import { AdminConsole, type AdminConsoleHost } from './admin-console.js';
 import { Routing, type RoutingHost } from './routing.js';
 import { Startup, type LoginResult, type StartupHost } from './startup.js';
@@ -32,7 +32,7 @@ export class Session implements SessionView, CancelTarget, StartupHost, RoutingH
   readonly address: string;
   tls = false;
   private phase = Phase.Startup;
-  private readonly framer = new Framer(MAX_STARTUP_PACKET, true);
+  private readonly framer = new Framer(MAX_STARTUP_LENGTH, true);
   private client: net.Socket;
   private startup: Startup | null;
   private routing: Routing | null = null;
@@ -145,8 +145,32 @@ export class Session implements SessionView, CancelTarget, StartupHost, RoutingH
     if (data !== null && data.length > 0) this.onClientData(data);
   };
 
+  /**
+   * Input that breaks the protocol gets PostgreSQL's answer (docs/protocol-violations.md): a length PostgreSQL
+   * would not read closes the connection without a word (it is logged), a type byte it does not expect and a
+   * malformed startup packet get FATAL 08P01; pgproxy's own lower limit (listen.max_message_bytes) gets FATAL 54000.
+   */
   private protocolFailure(err: Error): void {
-    const known = err instanceof FrameError || err instanceof MessageError;
+    if (err instanceof FrameError) {
+      switch (err.fault) {
+        case FrameFault.Length:
+          this.log.info({ reason: err.message }, 'protocol violation: invalid message length; closing client without a reply');
+          this.client.destroy();
+          this.close();
+          return;
+        case FrameFault.OverLimit:
+          this.log.info({ reason: err.message }, 'message over listen.max_message_bytes; closing client');
+          this.fatal(new ProxyError(SqlState.ProgramLimitExceeded, `message of ${err.size} bytes exceeds listen.max_message_bytes (${this.ctx.maxMessageBytes})`, 'FATAL'));
+          return;
+        case FrameFault.Type: {
+          const message = this.phase === Phase.Startup ? `expected password response, got message type ${err.type}` : err.message;
+          this.log.info({ reason: message }, 'protocol violation; closing client');
+          this.fatal(new ProxyError(SqlState.ProtocolViolation, message, 'FATAL'));
+          return;
+        }
+      }
+    }
+    const known = err instanceof MessageError;
     const message = known ? err.message : `internal error: ${err.message}`;
     if (!known) this.log.error({ err }, 'session failed');
     else this.log.info({ reason: message }, 'protocol violation; closing client');
@@ -190,6 +214,7 @@ export class Session implements SessionView, CancelTarget, StartupHost, RoutingH
       this.phase = Phase.Routing;
     }
     this.framer.setMaxFrame(this.ctx.maxMessageBytes);
+    this.framer.setTypeLimits(SESSION_MESSAGE_LIMITS);
     // Input that arrived during login is handled now.
     this.blocked = true;
     this.resume();
@@ -209,6 +234,8 @@ export class Session implements SessionView, CancelTarget, StartupHost, RoutingH
   writeClient(bytes: Buffer): boolean {
     if (this.phase === Phase.Closed) return false;
     const client = this.client;
+    // The client ended its side ('close' is still to come): nothing can be written, and no backend should wait for it.
+    if (client.destroyed || client.writableEnded) return false;
     if (!client.write(bytes)) this.routing?.links.pauseBackends(true);
     return client.writableLength > 0;
   }

@@ -45,6 +45,19 @@ export class TxState {
     return this.status;
   }
 
+  /**
+   * An error pgproxy raised reaches the client: an open transaction is failed from here on, as any error fails it
+   * in PostgreSQL (its backend, if any, was sent a failing statement). Returns the status to report with it.
+   */
+  failed(): number {
+    const status = this.clientStatus;
+    if (status !== TxStatus.InTransaction) return status;
+    this.status = TxStatus.Failed;
+    // The client's next segment there starts in a failed transaction (its COMMIT rolls back).
+    if (this.link !== null) this.link.statusBefore = TxStatus.Failed;
+    return TxStatus.Failed;
+  }
+
   /** Inside a transaction, as the client sees it. */
   get open(): boolean {
     return this.clientStatus !== TxStatus.Idle;

@@ -3,13 +3,13 @@
 // node takes reads again once it continues. Throwaway cluster: its node2 is suspended here.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalCluster } from '../../src/devcluster/cluster.js';
+import type { DevCluster } from '../../src/devcluster/cluster.js';
 import type { RunningProxy } from '../../src/server.js';
 import { throwawayCluster } from './helpers/cluster.js';
 import { clientLoop, connectWatched, endAll, recordTopology, seenError, tally, withDeadline, type OpRecord, type WatchedClient } from './helpers/load.js';
 import { eventually, startTestProxy } from './helpers/proxy.js';
 
-let cluster: LocalCluster;
+let cluster: DevCluster;
 let proxy: RunningProxy;
 
 beforeAll(async () => {
@@ -19,7 +19,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  cluster?.resumeNode(2);
+  await cluster?.resumeNode(2);
   await proxy?.close();
   await cluster?.down({ purge: true });
 });
@@ -65,7 +65,7 @@ describe('hung standby (SIGSTOP)', () => {
       // The load runs on both standbys before node2 hangs.
       await eventually(() => everyClientRead(5, 0, [n1!.port, n2!.port]), 20_000, 20, 'load on both standbys');
       suspendAt = Date.now();
-      cluster.suspendNode(2);
+      await cluster.suspendNode(2);
       await eventually(() => proxy.context.topology.nodes[2]!.up === false, 15_000, 50);
       downAt = changes.find((c) => c.node === 'node2' && c.to === 'down')?.at ?? Date.now();
       // The load runs on until every client has read several times since node2 was marked down (bounded: the
@@ -102,7 +102,7 @@ describe('hung standby (SIGSTOP)', () => {
       expect(new Set(after.map((r) => r.value))).toEqual(new Set([n1!.port]));
     } finally {
       stop = true;
-      cluster.resumeNode(2);
+      await cluster.resumeNode(2);
       await endAll(clients.map((w) => w.client));
     }
     // node2 continues: it is marked up and takes reads again.
@@ -120,7 +120,7 @@ describe('hung standby (SIGSTOP)', () => {
       const node = cluster.info.nodes.findIndex((n) => n.port === port);
       expect(node === 1 || node === 2).toBe(true);
       suspended = node;
-      cluster.suspendNode(node);
+      await cluster.suspendNode(node);
       const started = Date.now();
       const err = await withDeadline(w.client.query('SELECT 1'), 25_000, 'statement on the hung standby').then(
         () => null,
@@ -141,7 +141,40 @@ describe('hung standby (SIGSTOP)', () => {
       expect(await withDeadline(readPort(w.client), HANG_BOUND_MS, 'read after ROLLBACK')).not.toBe(port);
       expect(w.unsolicited).toEqual([]);
     } finally {
-      if (suspended >= 0) cluster.resumeNode(suspended);
+      if (suspended >= 0) await cluster.resumeNode(suspended);
+      await endAll([w.client]);
+    }
+    await eventually(() => proxy.context.topology.nodes.every((n) => n.up), 20_000);
+  });
+  it('a statement larger than the hung standby takes in: 08006 when the node is marked down, and the session reads its client again', async () => {
+    await eventually(() => proxy.context.topology.nodes.every((n) => n.up), 20_000);
+    const w = await connectWatched(proxy, cluster.info);
+    let suspended = -1;
+    try {
+      await w.client.query('BEGIN READ ONLY');
+      const port = await readPort(w.client);
+      const node = cluster.info.nodes.findIndex((n) => n.port === port);
+      expect(node === 1 || node === 2).toBe(true);
+      suspended = node;
+      await cluster.suspendNode(node);
+      // More than the socket buffers hold: pgproxy stops reading the client until the backend's socket drains,
+      // which a hung node's never does.
+      const big = `SELECT length('${'x'.repeat(32 * 1024 * 1024)}')`;
+      const err = await withDeadline(w.client.query(big), 25_000, 'large statement on the hung standby').then(
+        () => null,
+        (e: unknown) => seenError(e),
+      );
+      expect(err?.code, JSON.stringify(err)).toBe('08006');
+      const next = await withDeadline(w.client.query('SELECT 1'), HANG_BOUND_MS, 'the statement after it').then(
+        () => null,
+        (e: unknown) => seenError(e),
+      );
+      expect(next?.code, JSON.stringify(next)).toBe('25P02');
+      await withDeadline(w.client.query('ROLLBACK'), HANG_BOUND_MS, 'ROLLBACK');
+      expect(await withDeadline(readPort(w.client), HANG_BOUND_MS, 'read after ROLLBACK')).not.toBe(port);
+      expect(w.unsolicited).toEqual([]);
+    } finally {
+      if (suspended >= 0) await cluster.resumeNode(suspended);
       await endAll([w.client]);
     }
     await eventually(() => proxy.context.topology.nodes.every((n) => n.up), 20_000);

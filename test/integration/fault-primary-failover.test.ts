@@ -3,7 +3,7 @@
 // (by pg_ctl, or by pgproxy itself with failover.auto_promote) writes resume, and with a synchronous standby
 // no acknowledged write is lost. Throwaway clusters: their primaries are killed here.
 import { afterAll, describe, expect, it } from 'vitest';
-import type { LocalCluster } from '../../src/devcluster/cluster.js';
+import type { DevCluster } from '../../src/devcluster/cluster.js';
 import type { RunningProxy } from '../../src/server.js';
 import { throwawayCluster } from './helpers/cluster.js';
 import { clientLoop, connectWatched, endAll, recordTopology, seenError, tally, withDeadline, type OpRecord, type WatchedClient } from './helpers/load.js';
@@ -11,7 +11,7 @@ import { eventually, sleep, startTestProxy, withProxyClient } from './helpers/pr
 
 // timeout_ms: a killed node refuses connections at once; a healthy one answers in milliseconds even when loaded.
 const FAST_HEALTH = { period_ms: 300, timeout_ms: 1000, max_retries: 0 };
-const clusters: LocalCluster[] = [];
+const clusters: DevCluster[] = [];
 const proxies: RunningProxy[] = [];
 
 afterAll(async () => {
@@ -83,7 +83,7 @@ describe('primary killed, synchronous standby promoted with pg_ctl', () => {
       // Every writer has written and every reader read before the kill.
       await eventually(() => each(liveWrites, 0, WRITERS, 5, 0, (r) => r.ok) && each(liveReads, 100, READERS, 5, 0, (r) => r.ok), 20_000, 20, 'load before the kill');
       killAt = Date.now();
-      cluster.killNode(0, 'SIGKILL');
+      await cluster.killNode(0, 'SIGKILL');
       await eventually(() => proxy.context.topology.primary() === null, 10_000, 50);
       noPrimaryAt = Date.now();
       // The load runs on without a primary: every writer is refused and every reader served a few times.
@@ -185,7 +185,7 @@ describe('failover.auto_promote', () => {
     try {
       await w.client.query('INSERT INTO auto_rows VALUES (201)');
       const killAt = Date.now();
-      cluster.killNode(0, 'SIGKILL');
+      await cluster.killNode(0, 'SIGKILL');
       // Writes resume within a generous bound: a new session tries one write until it goes through.
       const errors: string[] = [];
       let resumedAt = 0;

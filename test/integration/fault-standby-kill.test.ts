@@ -4,13 +4,13 @@
 // Throwaway cluster: nodes are killed and restarted here.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalCluster } from '../../src/devcluster/cluster.js';
+import type { DevCluster } from '../../src/devcluster/cluster.js';
 import type { RunningProxy } from '../../src/server.js';
 import { throwawayCluster } from './helpers/cluster.js';
 import { clientLoop, connectWatched, endAll, recordTopology, seenError, tally, waitUntilRunning, withDeadline, type OpRecord, type WatchedClient } from './helpers/load.js';
 import { eventually, startTestProxy } from './helpers/proxy.js';
 
-let cluster: LocalCluster;
+let cluster: DevCluster;
 let proxy: RunningProxy;
 
 // timeout_ms: a killed node refuses connections at once; a healthy one answers in milliseconds even when loaded.
@@ -68,7 +68,7 @@ describe('standby killed (SIGKILL) under load', () => {
       // The load runs on both standbys before the kill.
       await eventually(() => everyClientRead(5, 0, [n1!.port, n2!.port]), 20_000, 20, 'load on both standbys');
       killAt = Date.now();
-      cluster.killNode(1, 'SIGKILL');
+      await cluster.killNode(1, 'SIGKILL');
       await eventually(() => proxy.context.topology.nodes[1]!.up === false, 10_000, 50);
       const downAt = changes.find((c) => c.node === 'node1' && c.to === 'down')?.at ?? Date.now();
       // Keep the load running well past the kill: until every client has read several times since node1 was
@@ -161,7 +161,7 @@ describe('standby killed (SIGKILL) under load', () => {
       sleeping.catch(() => undefined);
       expect(await waitUntilRunning(cluster.info, 'SELECT pg_sleep(5)'), 'the node running the pg_sleep').toBe(node);
       killed = node;
-      cluster.killNode(node, 'SIGKILL');
+      await cluster.killNode(node, 'SIGKILL');
       const err = await withDeadline(sleeping, 10_000, 'pg_sleep on the killed standby').then(
         () => null,
         (e: unknown) => seenError(e),
@@ -184,7 +184,7 @@ describe('standby killed (SIGKILL) under load', () => {
     try {
       const node = await standbyTransaction(w);
       killed = node;
-      cluster.killNode(node, 'SIGKILL');
+      await cluster.killNode(node, 'SIGKILL');
       // The proxy marks the node down (and drops the session's link to it) at once: no need to wait for more.
       await eventually(() => proxy.context.topology.nodes[node]!.up === false, 10_000, 50);
       const err = await withDeadline(w.client.query('SELECT 1'), 10_000, 'first statement after the loss').then(

@@ -1,11 +1,11 @@
 // Replication lag and read-your-writes, on a throwaway cluster whose standbys are made to lag.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalCluster } from '../../src/devcluster/cluster.js';
+import type { DevCluster } from '../../src/devcluster/cluster.js';
 import type { RunningProxy } from '../../src/server.js';
 import { throwawayCluster } from './helpers/cluster.js';
 import { eventually, startTestProxy, withProxyClient } from './helpers/proxy.js';
 
-let cluster: LocalCluster;
+let cluster: DevCluster;
 
 beforeAll(async () => {
   cluster = await throwawayCluster();

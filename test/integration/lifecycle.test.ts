@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../src/config/load.js';
-import { LocalCluster } from '../../src/devcluster/cluster.js';
+import { openCluster } from '../../src/devcluster/cluster.js';
 import { findFreePorts } from '../../src/devcluster/ports.js';
 import { startProxy } from '../../src/server.js';
 import { sharedCluster } from './helpers/cluster.js';
@@ -113,11 +113,11 @@ describe('pgproxy demo', () => {
       expect(r.stdout.trim().split('\n')).toHaveLength(3);
       child.kill('SIGINT');
       expect(await exited).toBe(0);
-      const cluster = await LocalCluster.open(dir);
+      const cluster = await openCluster(dir);
       expect((await cluster!.status()).every((s) => !s.up)).toBe(true);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
-      const cluster = await LocalCluster.open(dir);
+      const cluster = await openCluster(dir);
       await cluster?.down({ purge: true });
     }
   }, 120_000);

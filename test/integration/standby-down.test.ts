@@ -1,12 +1,12 @@
 // A standby stopped while pgproxy runs: new sessions keep working on the other standby; once the node is
 // started again it takes reads again. Runs on a throwaway cluster so the shared one is never broken.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { LocalCluster } from '../../src/devcluster/cluster.js';
+import type { DevCluster } from '../../src/devcluster/cluster.js';
 import type { RunningProxy } from '../../src/server.js';
 import { throwawayCluster } from './helpers/cluster.js';
 import { eventually, startTestProxy, withProxyClient } from './helpers/proxy.js';
 
-let cluster: LocalCluster;
+let cluster: DevCluster;
 let proxy: RunningProxy;
 
 beforeAll(async () => {

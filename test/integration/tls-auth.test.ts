@@ -172,7 +172,8 @@ describe('backend TLS', () => {
   let cluster: LocalCluster;
 
   beforeAll(async () => {
-    cluster = await throwawayCluster();
+    // Writes certificates into the data directories: local binaries only.
+    cluster = await throwawayCluster({ provider: 'local' });
     for (let i = 0; i < cluster.info.nodes.length; i++) {
       const dataDir = cluster.info.nodes[i]!.dataDir;
       for (const [from, to] of [[cert.certFile, 'server.crt'], [cert.keyFile, 'server.key']] as const) {

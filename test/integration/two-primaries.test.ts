@@ -5,13 +5,13 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { LocalCluster } from '../../src/devcluster/cluster.js';
+import type { DevCluster } from '../../src/devcluster/cluster.js';
 import { proxyConfigForCluster } from '../../src/devcluster/proxy-config.js';
 import { startProxy, type RunningProxy } from '../../src/server.js';
 import { throwawayCluster } from './helpers/cluster.js';
 import { eventually, withProxyClient } from './helpers/proxy.js';
 
-let cluster: LocalCluster;
+let cluster: DevCluster;
 let proxy: RunningProxy;
 const lines: { level: number; msg: string }[] = [];
 
@@ -71,7 +71,7 @@ it('documents the asynchronous-replication loss window: a commit acknowledged th
     await eventually(async () => (await c2.query<{ n: number }>(1, 'SELECT count(*)::int AS n FROM pg_stat_wal_receiver')).at(0)!.n === 0);
     const acked = await withProxyClient(p2, c2.info, async (c) => (await c.query('INSERT INTO lossy VALUES (42) RETURNING id')).rows);
     expect(acked).toEqual([{ id: 42 }]);
-    c2.killNode(0, 'SIGKILL');
+    await c2.killNode(0, 'SIGKILL');
     await c2.promote(1);
     const rows = await c2.query<{ n: number }>(1, 'SELECT count(*)::int AS n FROM lossy WHERE id = 42');
     expect(rows[0]!.n).toBe(0); // acknowledged, and lost with the old primary
