@@ -12,8 +12,8 @@ import { loadConfigFile } from '../../src/config/load.js';
 import type { ClusterUser, DevCluster } from '../../src/devcluster/cluster.js';
 import type { RunningProxy } from '../../src/server.js';
 import { throwawayCluster } from './helpers/cluster.js';
-import { endAll, gatedWriters, seenError, withDeadline } from './helpers/load.js';
-import { eventually, proxyClient, sleep, startTestProxy } from './helpers/proxy.js';
+import { endAll, gatedWriters, seenError, watchPeaksWith, withDeadline } from './helpers/load.js';
+import { eventually, proxyClient, startTestProxy } from './helpers/proxy.js';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** pgproxy.yaml as shipped: its pool and limits sections are what this test runs with. */
@@ -44,32 +44,17 @@ afterAll(async () => {
 
 /** Samples until stop(): the most client backends the node had at once (this watcher excluded), and of the pools' two users. */
 function watchNode(): { stop(): Promise<{ all: number; pools: number }> } {
-  const peaks = { all: 0, pools: 0 };
-  const watcher = new pg.Client(cluster.connectionConfig(0, cluster.info.users.superuser, 'postgres'));
-  watcher.on('error', () => undefined);
-  let running = true;
   const { app, scram } = cluster.info.users;
-  const loop = (async () => {
-    await watcher.connect();
-    while (running) {
-      const r = await watcher.query<{ all: number; pools: number }>(
-        `SELECT count(*)::int AS all, (count(*) FILTER (WHERE usename IN ($1, $2)))::int AS pools
-           FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`,
-        [app.name, scram.name],
-      );
-      peaks.all = Math.max(peaks.all, r.rows[0]!.all);
-      peaks.pools = Math.max(peaks.pools, r.rows[0]!.pools);
-      await sleep(5);
-    }
-    await watcher.end();
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      return peaks;
-    },
-  };
+  const watcher = new pg.Client(cluster.connectionConfig(0, cluster.info.users.superuser, 'postgres'));
+  return watchPeaksWith(watcher, { all: 0, pools: 0 }, async (c, peaks) => {
+    const r = await c.query<{ all: number; pools: number }>(
+      `SELECT count(*)::int AS all, (count(*) FILTER (WHERE usename IN ($1, $2)))::int AS pools
+         FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`,
+      [app.name, scram.name],
+    );
+    peaks.all = Math.max(peaks.all, r.rows[0]!.all);
+    peaks.pools = Math.max(peaks.pools, r.rows[0]!.pools);
+  });
 }
 
 describe('limits.max_connections_per_node as shipped, on a node with max_connections = 100', () => {

@@ -8,8 +8,8 @@ import type { ConfigInput } from '../../src/config/load.js';
 import type { ClusterUser } from '../../src/devcluster/cluster.js';
 import type { RunningProxy } from '../../src/server.js';
 import { sharedCluster, sharedClusterHandle } from './helpers/cluster.js';
-import { endAll, gatedWriters, seenError, withDeadline } from './helpers/load.js';
-import { eventually, proxyClient, sleep, startTestProxy } from './helpers/proxy.js';
+import { endAll, gatedWriters, seenError, watchPeaksWith, withDeadline } from './helpers/load.js';
+import { eventually, proxyClient, startTestProxy } from './helpers/proxy.js';
 
 const info = sharedCluster();
 const DB = `pool_queueing_${process.pid}`;
@@ -49,26 +49,11 @@ afterAll(async () => {
  * (pgproxy's catalog connection to the database logs in as the monitor role: not a pool's).
  */
 function watchPeaks(proxy: RunningProxy): { stop(): Promise<{ proxy: number; node: number }> } {
-  const peaks = { proxy: 0, node: 0 };
-  const watcher = nodeClient('postgres');
-  let running = true;
-  const loop = (async () => {
-    await watcher.connect();
-    while (running) {
-      peaks.proxy = Math.max(peaks.proxy, proxy.context.pools.connectionsToNode(0));
-      const r = await watcher.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = '${DB}' AND usename IN ('${app.name}', '${scram.name}')`);
-      peaks.node = Math.max(peaks.node, r.rows[0]!.n);
-      await sleep(5);
-    }
-    await watcher.end();
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      return peaks;
-    },
-  };
+  return watchPeaksWith(nodeClient('postgres'), { proxy: 0, node: 0 }, async (c, peaks) => {
+    peaks.proxy = Math.max(peaks.proxy, proxy.context.pools.connectionsToNode(0));
+    const r = await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = '${DB}' AND usename IN ('${app.name}', '${scram.name}')`);
+    peaks.node = Math.max(peaks.node, r.rows[0]!.n);
+  });
 }
 
 async function connectAll(proxy: RunningProxy, users: ClusterUser[]): Promise<pg.Client[]> {

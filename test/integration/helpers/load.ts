@@ -265,3 +265,27 @@ export function gatedWriters(
   });
   return { runs, open, holding: () => holding };
 }
+
+/**
+ * Samples peaks until stop(): `watcher` connects, then `sample(watcher, peaks)` runs back to back, a few
+ * milliseconds apart; stop() resolves with the peaks once the last sample ended and the watcher closed.
+ */
+export function watchPeaksWith<P extends object>(watcher: pg.Client, peaks: P, sample: (c: pg.Client, peaks: P) => Promise<void>): { stop(): Promise<P> } {
+  watcher.on('error', () => undefined);
+  let running = true;
+  const loop = (async () => {
+    await watcher.connect();
+    while (running) {
+      await sample(watcher, peaks);
+      await sleep(5);
+    }
+    await watcher.end();
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return peaks;
+    },
+  };
+}
