@@ -16,27 +16,14 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import { classify, classifyBytes, classifyCacheStats, classifyUncached, clearClassifyCache } from '../../../src/router/classify/index.js';
 import { prng } from '../../prng.js';
+import { TPCB_SCRIPT } from './fixtures/pgbench.js';
 
 const rnd = prng(1);
 const int = (lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo + 1));
 
 /** pgbench's built-in scripts as the statements it sends (-M simple), with random values. */
 const SCRIPTS: Record<string, () => string[]> = {
-  'tpcb-like': () => {
-    const aid = int(1, 1_000_000);
-    const bid = int(1, 10);
-    const tid = int(1, 100);
-    const delta = int(-5000, 5000);
-    return [
-      'BEGIN;',
-      `UPDATE pgbench_accounts SET abalance = abalance + ${delta} WHERE aid = ${aid};`,
-      `SELECT abalance FROM pgbench_accounts WHERE aid = ${aid};`,
-      `UPDATE pgbench_tellers SET tbalance = tbalance + ${delta} WHERE tid = ${tid};`,
-      `UPDATE pgbench_branches SET bbalance = bbalance + ${delta} WHERE bid = ${bid};`,
-      `INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (${tid}, ${bid}, ${aid}, ${delta}, CURRENT_TIMESTAMP);`,
-      'END;',
-    ];
-  },
+  'tpcb-like': () => TPCB_SCRIPT(String(int(1, 1_000_000)), String(int(1, 10)), String(int(1, 100)), String(int(-5000, 5000))),
   'simple-update': () => {
     const aid = int(1, 1_000_000);
     const bid = int(1, 10);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FrameError, FrameFault, Framer, MAX_STARTUP_LENGTH, typeLimits } from '../../../src/wire/framer.js';
 import { prng } from '../../prng.js';
+import { cut } from './chunks.js';
 
 // Framer tests in the manner of pg-protocol's inbound-parser tests: the same byte stream is cut every way we can
 // think of (one chunk, every two-chunk split, one byte per chunk, seeded random cuts) and must always give back
@@ -37,18 +38,6 @@ function untyped(body: Buffer): Buffer {
 
 function encode(frames: Frame[]): Buffer {
   return Buffer.concat(frames.map((f) => typed(f.type, f.body)));
-}
-
-/** Cuts `data` at the given ascending offsets. */
-function cut(data: Buffer, offsets: number[]): Buffer[] {
-  const chunks: Buffer[] = [];
-  let prev = 0;
-  for (const o of offsets) {
-    chunks.push(data.subarray(prev, o));
-    prev = o;
-  }
-  chunks.push(data.subarray(prev));
-  return chunks;
 }
 
 // Mix tiny, medium and large pieces so that headers, small bodies and big bodies all get split.

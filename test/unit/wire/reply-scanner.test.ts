@@ -16,6 +16,7 @@ import {
 } from '../../../src/wire/backend.js';
 import { captureSet, ReplyScanner, type ReplyHandler } from '../../../src/wire/reply-scanner.js';
 import { prng } from '../../prng.js';
+import { cut } from './chunks.js';
 
 const Z = 0x5a;
 const E = 0x45;
@@ -205,17 +206,6 @@ function expectedOutput(stream: Buffer, msgs: Msg[], forward: boolean[]): Buffer
     outputs.set(forward, out);
   }
   return out;
-}
-
-function cut(data: Buffer, offsets: number[]): Buffer[] {
-  const chunks: Buffer[] = [];
-  let prev = 0;
-  for (const o of offsets) {
-    chunks.push(data.subarray(prev, o));
-    prev = o;
-  }
-  chunks.push(data.subarray(prev));
-  return chunks;
 }
 
 function randomCuts(rand: () => number, length: number): number[] {
