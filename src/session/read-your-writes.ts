@@ -95,6 +95,27 @@ export class ReadYourWrites {
     return true;
   }
 
+  /**
+   * The position could not be fetched because there is no primary (it went down after the writes). The last
+   * position measured on the former primary stands in for it, but no higher than the most advanced standby's: WAL
+   * the primary had not sent is lost with it, and reads must stay possible while a failover runs. (This is the rule
+   * that keeps database mode's positions no higher than a new primary's.) A commit acknowledged just before the
+   * primary went down may therefore be missing from a read until the failover ends.
+   */
+  primaryGone(): void {
+    this.positionUnknown = false;
+    let formerPrimary: bigint | null = null;
+    let bestStandby: bigint | null = null;
+    for (const n of this.ctx.topology.nodes) {
+      if (n.lsn === null) continue;
+      if (n.role === 'primary' && (formerPrimary === null || n.lsn > formerPrimary)) formerPrimary = n.lsn;
+      if (n.role === 'standby' && n.up && (bestStandby === null || n.lsn > bestStandby)) bestStandby = n.lsn;
+    }
+    if (bestStandby === null) return;
+    const lsn = formerPrimary !== null && formerPrimary < bestStandby ? formerPrimary : bestStandby;
+    if (this.lastCommitLsn === null || lsn > this.lastCommitLsn) this.lastCommitLsn = lsn;
+  }
+
   /** The position reads must see (the session's own commits, and in database mode every client's), or null. */
   requiredLsn(): bigint | null {
     const mode = this.mode;

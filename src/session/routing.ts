@@ -676,7 +676,10 @@ export class Routing implements LinksHost, ShowSource {
     this.fetchingPosition = true;
     void this.ctx.replay.primaryInsertLsn().then((lsn) => {
       this.fetchingPosition = false;
-      if (!this.ryw.fetched(lsn)) this.positionFailed = true;
+      if (!this.ryw.fetched(lsn)) {
+        if (this.ctx.topology.primary() === null) this.ryw.primaryGone();
+        else this.positionFailed = true;
+      }
       this.host.resume();
     });
     return false;

@@ -45,6 +45,8 @@ describe('primary killed, synchronous standby promoted with pg_ctl', () => {
     const acked: number[] = [];
     const writers: WatchedClient[] = await Promise.all(Array.from({ length: WRITERS }, () => connectWatched(proxy, info)));
     const readers: WatchedClient[] = await Promise.all(Array.from({ length: READERS }, () => connectWatched(proxy, info)));
+    /** A session that writes before the kill and reads its write during the outage. */
+    const ownWriter = await connectWatched(proxy, info);
     let stopped = false;
     const stop = (): boolean => stopped;
     let killAt = 0;
@@ -82,10 +84,19 @@ describe('primary killed, synchronous standby promoted with pg_ctl', () => {
       );
       // Every writer has written and every reader read before the kill.
       await eventually(() => each(liveWrites, 0, WRITERS, 5, 0, (r) => r.ok) && each(liveReads, 100, READERS, 5, 0, (r) => r.ok), 20_000, 20, 'load before the kill');
+      await ownWriter.client.query('INSERT INTO acked (id, writer) VALUES (-1, -1)');
+      await cluster.waitForReplay();
       killAt = Date.now();
       await cluster.killNode(0, 'SIGKILL');
       await eventually(() => proxy.context.topology.primary() === null, 10_000, 50);
       noPrimaryAt = Date.now();
+      // Its writes' position was never fetched (read_your_writes session fetches it at the first read after them),
+      // and the primary is gone: a standby serves the read, and it sees the write.
+      const own = await withDeadline(ownWriter.client.query<{ n: number; p: number }>('SELECT count(*)::int AS n, inet_server_port() AS p FROM acked WHERE id = -1'), 15_000, 'own read during the outage').then(
+        (r) => ({ seen: r.rows[0]!.n, onStandby: r.rows[0]!.p === n1!.port || r.rows[0]!.p === n2!.port }),
+        (e: unknown) => seenError(e),
+      );
+      expect.soft(own, 'a session reads its own write while there is no primary').toEqual({ seen: 1, onStandby: true });
       // The load runs on without a primary: every writer is refused and every reader served a few times.
       await eventually(
         () => each(liveWrites, 0, WRITERS, 3, noPrimaryAt, (r) => !r.ok) && each(liveReads, 100, READERS, 3, noPrimaryAt, (r) => r.ok),
@@ -139,7 +150,7 @@ describe('primary killed, synchronous standby promoted with pg_ctl', () => {
       expect.soft(acked.length).toBeGreaterThan(0);
     } finally {
       stopped = true;
-      await endAll([...writers, ...readers].map((w) => w.client));
+      await endAll([...writers, ...readers, ownWriter].map((w) => w.client));
     }
 
     // node2 still follows the dead node0: it does not stream from the new primary and takes no reads.
