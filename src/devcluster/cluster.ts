@@ -7,7 +7,6 @@
 // This module is what callers import.
 import path from 'node:path';
 import { DEFAULT_CLUSTER_DIR } from './cluster-types.js';
-import { findState } from './state.js';
 
 export type {
   ClusterInfo,
@@ -31,7 +30,3 @@ export function defaultClusterDir(): string {
   return path.resolve(DEFAULT_CLUSTER_DIR);
 }
 
-/** For callers that want to know whether a directory holds a cluster without loading it. */
-export async function hasCluster(dir: string): Promise<boolean> {
-  return (await findState(path.resolve(dir))) !== null;
-}

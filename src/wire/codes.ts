@@ -71,9 +71,6 @@ export const SSL_REQUEST_CODE = 80877103;
 export const CANCEL_REQUEST_CODE = 80877102;
 export const GSSENC_REQUEST_CODE = 80877104;
 
-/** Startup packets are small; PostgreSQL itself refuses those over 10,000 bytes. */
-export const MAX_STARTUP_PACKET = 10_000;
-
 /** SQLSTATEs pgproxy itself reports. */
 export const SqlState = {
   ProtocolViolation: '08P01',

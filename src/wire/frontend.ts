@@ -144,7 +144,6 @@ function frame(type: number, body: Buffer): Buffer {
 }
 
 export const SYNC = frame(FrontendCode.Sync, Buffer.alloc(0));
-export const FLUSH = frame(FrontendCode.Flush, Buffer.alloc(0));
 export const TERMINATE = frame(FrontendCode.Terminate, Buffer.alloc(0));
 
 export function queryMessage(sql: string): Buffer {
